@@ -1,0 +1,1 @@
+"""Chat sources: Twitch (EventSub), a replay file, or the operator's console."""

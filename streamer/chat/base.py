@@ -1,0 +1,43 @@
+"""The interface every chat source implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+
+from streamer.messages import ChatMessage
+
+
+class ChatSendError(Exception):
+    """A chat message could not be sent (the caller logs it and goes on)."""
+
+
+class ChatSource(abc.ABC):
+    """Produces ``ChatMessage``s and sends plain chat lines back.
+
+    Life cycle: ``await start()``, iterate ``messages()`` (it ends when the source is
+    exhausted, e.g. the end of a replay file, or runs until ``close()``), ``await close()``.
+    ``send`` is the raw send: no rate limit (``RateLimitedSender`` adds that), one line of
+    at most 500 characters.
+    """
+
+    name: str = "chat"
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect. Raise a clear exception if credentials are missing or wrong."""
+
+    @abc.abstractmethod
+    def messages(self) -> AsyncIterator[ChatMessage]:
+        """Incoming chat messages, in order."""
+
+    @abc.abstractmethod
+    async def send(self, text: str) -> None:
+        """Send one chat line. Raise ``ChatSendError`` on failure."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Disconnect; ``messages()`` ends soon after."""
+
+    @property
+    def bot_is_moderator(self) -> bool:
+        """True when the bot may send 100 messages per 30 s instead of 20."""
+        return False

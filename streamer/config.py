@@ -1,0 +1,466 @@
+"""Settings: one typed model, loaded from YAML, validated once.
+
+Secrets never live here. The model only names the environment variables (or the
+token file) that hold them; see ``streamer.secrets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Keys that look like a secret: refused in YAML with a pointer to the env variable.
+SECRET_KEYS: Mapping[str, str] = {
+    "api_key": "set the environment variable named by llm.api_key_env instead",
+    "client_secret": "set the environment variable named by twitch.client_secret_env instead",
+    "access_token": "run `streamer twitch login` (token file) or set TWITCH_ACCESS_TOKEN",
+    "refresh_token": "run `streamer twitch login` (token file) or set TWITCH_REFRESH_TOKEN",
+    "token": "run `streamer twitch login` (token file) or set TWITCH_ACCESS_TOKEN",
+    "password": "secrets come from environment variables, never from the YAML file",
+    "secret": "secrets come from environment variables, never from the YAML file",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class LogSettings(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "text" for a terminal, "json" (one object a line) for log collectors.
+    format: Literal["text", "json"] = "text"
+    # Also write the log to <data_dir>/streamer.log.
+    file: bool = True
+
+
+class ChatSettings(_Model):
+    source: Literal["twitch", "replay", "console"] = "console"
+    # JSON Lines file for source=replay, relative to the config file's folder.
+    replay_file: Path | None = None
+    # Multiply every delay_s of the replay file by this (0 = as fast as possible).
+    replay_speed: float = Field(default=1.0, ge=0)
+    # Who the operator is in source=console.
+    console_user: str = "operator"
+    console_badges: list[str] = Field(default_factory=lambda: ["broadcaster"])
+
+    @model_validator(mode="after")
+    def _replay_needs_file(self) -> ChatSettings:
+        if self.source == "replay" and self.replay_file is None:
+            raise ValueError(
+                "chat.replay_file is required when chat.source is 'replay' "
+                "(a JSON Lines file, one message a line)"
+            )
+        return self
+
+
+class CommandSettings(_Model):
+    prefix: str = Field(default="!", min_length=1, max_length=3)
+    ask: str = "ask"
+    ask_aliases: list[str] = Field(default_factory=lambda: ["question", "q"])
+    skip: str = "skip"
+    clear: str = "clear"
+    pause: str = "pause"
+    resume: str = "resume"
+    # Chat replies; {user} is the asker's display name. Empty string = no reply.
+    ack_template: str = "@{user}, your question is in the queue"
+    picked_template: str = "@{user}, answering now"
+    # Reply to rejected questions ({user}, {reason}); empty = log only.
+    reject_template: str = "@{user}, {reason}"
+    # Reasons that get a reply (others are only logged): cooldown, too_short, too_long,
+    # banned_word, link, duplicate, pool_full, paused.
+    reply_on: list[str] = Field(
+        default_factory=lambda: ["cooldown", "too_short", "too_long", "link", "pool_full"]
+    )
+
+    @field_validator("ask", "skip", "clear", "pause", "resume")
+    @classmethod
+    def _word(cls, v: str) -> str:
+        if not v or any(c.isspace() for c in v):
+            raise ValueError("a command name is one word without spaces, e.g. 'ask'")
+        return v.lower()
+
+
+class FilterSettings(_Model):
+    min_chars: int = Field(default=5, ge=1)
+    max_chars: int = Field(default=300, ge=10)
+    # Seconds between two accepted questions of one user (broadcaster and mods exempt).
+    user_cooldown_s: float = Field(default=60.0, ge=0)
+    # One word or phrase a line; '#' starts a comment. Relative to the config file.
+    banned_words_file: Path | None = None
+    banned_words: list[str] = Field(default_factory=list)
+    allow_links: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> FilterSettings:
+        if self.min_chars > self.max_chars:
+            raise ValueError("filters.min_chars must not exceed filters.max_chars")
+        return self
+
+
+class PoolSettings(_Model):
+    # Every interval_s seconds one question moves from the pool to the build queue.
+    interval_s: float = Field(default=30.0, gt=0)
+    policy: Literal["random", "priority", "fifo"] = "random"
+    # policy=random only: drop the questions not picked (the original behaviour).
+    clear_on_pick: bool = False
+    max_age_s: float = Field(default=600.0, gt=0)
+    max_size: int = Field(default=500, ge=1)
+    # policy=priority: a question gains one priority level per aging_s seconds waited.
+    aging_s: float = Field(default=120.0, gt=0)
+    # Questions picked but not yet answered; the pick waits while it is full.
+    build_queue_size: int = Field(default=3, ge=1)
+    # A question that failed this many times is dropped (with a log line).
+    max_attempts: int = Field(default=2, ge=1)
+
+
+class PersonaExample(_Model):
+    user: str
+    assistant: str
+
+
+class PersonaSettings(_Model):
+    name: str = "Ava"
+    system_prompt: str = (
+        "You are Ava, a cheerful virtual streamer. You answer questions from your "
+        "Twitch chat in two to four spoken sentences. Never mention that you are an AI."
+    )
+    # A text file with the system prompt (overrides system_prompt). Relative to the config.
+    system_prompt_file: Path | None = None
+    examples: list[PersonaExample] = Field(default_factory=list)
+
+
+class LLMTimeouts(_Model):
+    connect_s: float = Field(default=5.0, gt=0)
+    first_token_s: float = Field(default=15.0, gt=0)
+    total_s: float = Field(default=60.0, gt=0)
+
+
+class LLMSettings(_Model):
+    # offline: no network, reads the question back (demo). openai: any OpenAI-compatible
+    # server (OpenAI, Ollama, vLLM, llama.cpp server, LM Studio...).
+    provider: Literal["offline", "openai"] = "offline"
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    # Name of the environment variable holding the API key (never the key itself).
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = Field(default=0.8, ge=0, le=2)
+    max_tokens: int = Field(default=300, ge=1)
+    persona: PersonaSettings = Field(default_factory=PersonaSettings)
+    out_of_character_patterns: list[str] = Field(
+        default_factory=lambda: [
+            "as an ai",
+            "language model",
+            "openai",
+            "i am an ai",
+            "i'm an ai",
+            "i cannot assist",
+        ]
+    )
+    max_character_retries: int = Field(default=2, ge=0)
+    character_reminder: str = (
+        "Stay in character: answer as {name} would, and never mention being an AI, "
+        "a language model, or any company."
+    )
+    # Remember the last memory_size answered questions (0 = no memory).
+    memory_size: int = Field(default=5, ge=0)
+    timeouts: LLMTimeouts = Field(default_factory=LLMTimeouts)
+    # After a failure (and one retry): put the question back in the pool, or drop it.
+    on_failure: Literal["requeue", "drop"] = "requeue"
+    # offline provider: seconds between streamed words (simulates a model).
+    offline_word_delay_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _openai_needs_model(self) -> LLMSettings:
+        if self.provider == "openai" and not self.model:
+            raise ValueError("llm.model is required when llm.provider is 'openai'")
+        return self
+
+
+class SplitSettings(_Model):
+    min_chars: int = Field(default=200, ge=1)
+    first_min_chars: int = Field(default=40, ge=1)
+    # A segment longer than this is cut at the last space (no sentence end in sight).
+    max_chars: int = Field(default=400, ge=20)
+
+    @model_validator(mode="after")
+    def _order(self) -> SplitSettings:
+        if self.max_chars < self.min_chars:
+            raise ValueError("split.max_chars must be at least split.min_chars")
+        return self
+
+
+class TwitchSettings(_Model):
+    # Your application's client id (dev.twitch.tv/console). Not a secret.
+    client_id: str = ""
+    # Environment variable with the application's client secret.
+    client_secret_env: str = "TWITCH_CLIENT_SECRET"
+    # User id of the bot account and of the broadcaster (numbers, as strings).
+    bot_id: str = ""
+    owner_id: str = ""
+    # Where `streamer twitch login` stores the bot's tokens (mode 0600).
+    # Default: <data_dir>/twitch_tokens.json.
+    token_file: Path | None = None
+    # A moderator or broadcaster bot may send 100 messages per 30 s instead of 20.
+    bot_is_moderator: bool = False
+    # Advanced: other servers (tests, proxies).
+    api_url: str = "https://api.twitch.tv/helix/"
+    auth_url: str = "https://id.twitch.tv/"
+    eventsub_url: str = "wss://eventsub.wss.twitch.tv/ws"
+    # Port of the local OAuth callback used by `streamer twitch login --browser`.
+    login_port: int = Field(default=4343, ge=1, le=65535)
+
+    @field_validator("bot_id", "owner_id")
+    @classmethod
+    def _numeric(cls, v: str) -> str:
+        if v and not v.isdigit():
+            raise ValueError(
+                "a Twitch user id is a number such as '123456789', not a login name; "
+                "`streamer twitch login` prints it"
+            )
+        return v
+
+
+class Settings(_Model):
+    # Folder for the question database, logs and tokens. Relative to the config file.
+    data_dir: Path = Path("data")
+    log: LogSettings = Field(default_factory=LogSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    commands: CommandSettings = Field(default_factory=CommandSettings)
+    filters: FilterSettings = Field(default_factory=FilterSettings)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    twitch: TwitchSettings = Field(default_factory=TwitchSettings)
+
+    @model_validator(mode="after")
+    def _twitch_needs_ids(self) -> Settings:
+        if self.chat.source == "twitch":
+            missing = [
+                f"twitch.{k}" for k in ("client_id", "bot_id", "owner_id") if not getattr(
+                    self.twitch, k
+                )
+            ]
+            if missing:
+                raise ValueError(
+                    f"{', '.join(missing)} must be set when chat.source is 'twitch' "
+                    "(see config/channel.example.yaml)"
+                )
+        return self
+
+    @property
+    def token_file(self) -> Path:
+        return self.twitch.token_file or self.data_dir / "twitch_tokens.json"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    key: str
+    value: Any
+    problem: str
+
+    def __str__(self) -> str:
+        shown = _short(self.value)
+        return f"{self.key}: {self.problem} (got {shown})"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used. ``issues`` name each bad key."""
+
+    def __init__(self, source: str, issues: Iterable[ConfigIssue]) -> None:
+        self.source = source
+        self.issues = list(issues)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"config error in {self.source}:"]
+        lines += [f"  - {issue}" for issue in self.issues]
+        return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_MISSING = object()
+
+
+def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
+    for part in loc:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return _MISSING
+    return data
+
+
+def _fix_for(err: Mapping[str, Any], key: str) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    leaf = key.rsplit(".", 1)[-1]
+    if kind == "extra_forbidden":
+        if leaf in SECRET_KEYS:
+            return f"secrets are not read from the config file: {SECRET_KEYS[leaf]}"
+        return "unknown key: remove it or check its spelling (config/channel.example.yaml lists every key)"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "missing":
+        return "required: add this key"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {
+            "greater_than": f"> {ctx.get('gt')}",
+            "greater_than_equal": f">= {ctx.get('ge')}",
+            "less_than": f"< {ctx.get('lt')}",
+            "less_than_equal": f"<= {ctx.get('le')}",
+        }[kind]
+        return f"must be a number {bound}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return str(err["msg"]).lower()
+
+
+def _issues_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigIssue]:
+    issues = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        value = _lookup(raw, loc)
+        if value is _MISSING:
+            value = err.get("input") if err["type"] != "missing" else None
+        if isinstance(value, Mapping) and err["type"] == "value_error":
+            value = "{...}"
+        issues.append(ConfigIssue(key, value, _fix_for(err, key)))
+    return issues
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"pool.interval_s=5"`` -> ``(["pool", "interval_s"], 5)``; VALUE read as YAML."""
+    if "=" not in item:
+        raise ConfigError(
+            "--set", [ConfigIssue(item, item, "expected dotted.key=VALUE, e.g. pool.interval_s=5")]
+        )
+    key, _, text = item.partition("=")
+    parts = [p for p in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError("--set", [ConfigIssue(key, item, "empty part in the dotted key")])
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError("--set", [ConfigIssue(key, text, f"not valid YAML: {exc}")]) from None
+    return parts, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(
+                    "--set", [ConfigIssue(where, child, "is not a section; cannot set a key in it")]
+                )
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Make relative paths relative to the config file's folder."""
+
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p)
+
+    return settings.model_copy(
+        update={
+            "data_dir": fix(settings.data_dir),
+            "chat": settings.chat.model_copy(update={"replay_file": fix(settings.chat.replay_file)}),
+            "filters": settings.filters.model_copy(
+                update={"banned_words_file": fix(settings.filters.banned_words_file)}
+            ),
+            "llm": settings.llm.model_copy(
+                update={
+                    "persona": settings.llm.persona.model_copy(
+                        update={"system_prompt_file": fix(settings.llm.persona.system_prompt_file)}
+                    )
+                }
+            ),
+            "twitch": settings.twitch.model_copy(
+                update={"token_file": fix(settings.twitch.token_file)}
+            ),
+        }
+    )
+
+
+def _check_files(settings: Settings) -> list[ConfigIssue]:
+    issues = []
+    checks = [
+        ("chat.replay_file", settings.chat.replay_file if settings.chat.source == "replay" else None),
+        ("filters.banned_words_file", settings.filters.banned_words_file),
+        ("llm.persona.system_prompt_file", settings.llm.persona.system_prompt_file),
+    ]
+    for key, path in checks:
+        if path is not None and not path.is_file():
+            issues.append(ConfigIssue(key, str(path), "file not found: fix the path or remove the key"))
+    return issues
+
+
+def settings_from_dict(
+    raw: Mapping[str, Any], *, source: str = "<dict>", base: Path | None = None
+) -> Settings:
+    """Validate a mapping (already read from YAML); raise ConfigError naming bad keys."""
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, _issues_from(exc, raw)) from None
+    settings = _resolve_paths(settings, base or Path.cwd())
+    issues = _check_files(settings)
+    if issues:
+        raise ConfigError(source, issues)
+    return settings
+
+
+def load_settings(path: Path | None, overrides: Iterable[str] = ()) -> Settings:
+    """Read YAML at ``path`` (or only defaults), apply ``--set`` overrides, validate."""
+    raw: Any = {}
+    source = str(path) if path else "<defaults>"
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(source, [ConfigIssue("--config", str(path), exc.strerror or str(exc))])
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(source, [ConfigIssue("(file)", str(path), f"not valid YAML: {exc}")])
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                source, [ConfigIssue("(top level)", raw, "must be a mapping of sections")]
+            )
+    overrides = list(overrides)
+    raw = apply_overrides(raw, overrides)
+    if overrides:
+        source += " with --set " + " ".join(overrides)
+    base = path.parent.resolve() if path else Path.cwd()
+    return settings_from_dict(raw, source=source, base=base)

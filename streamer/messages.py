@@ -1,0 +1,130 @@
+"""Typed, immutable messages passed between the stages.
+
+Every message that belongs to one answer carries the answer's id (the id of the
+question it answers), so a ``Skip`` can drop stale work anywhere in the chain.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from dataclasses import dataclass, field
+
+
+class Role(enum.IntEnum):
+    """Who asked, best first. Lower value = higher priority."""
+
+    BROADCASTER = 0
+    MODERATOR = 1
+    VIP = 2
+    SUBSCRIBER = 4
+    FIRST_TIME = 5
+    VIEWER = 6
+
+    @classmethod
+    def from_badges(cls, badges: frozenset[str], first_message: bool = False) -> Role:
+        if "broadcaster" in badges:
+            return cls.BROADCASTER
+        if "moderator" in badges:
+            return cls.MODERATOR
+        if "vip" in badges:
+            return cls.VIP
+        if "subscriber" in badges or "founder" in badges:
+            return cls.SUBSCRIBER
+        if first_message:
+            return cls.FIRST_TIME
+        return cls.VIEWER
+
+    @property
+    def is_moderator(self) -> bool:
+        return self <= Role.MODERATOR
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One chat line, whatever the source (Twitch, replay file, console)."""
+
+    user: str  # login name, lower case
+    text: str
+    display_name: str = ""
+    user_id: str = ""
+    badges: frozenset[str] = frozenset()
+    bits: int = 0
+    first_message: bool = False
+    message_id: str = field(default_factory=new_id)
+    received_at: float = field(default_factory=time.time)  # wall clock, seconds
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.user
+
+    @property
+    def role(self) -> Role:
+        return Role.from_badges(self.badges, self.first_message)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """An accepted question. Its ``id`` is also the id of its answer."""
+
+    id: str
+    user: str
+    display_name: str
+    text: str
+    role: Role
+    bits: int = 0
+    asked_at: float = field(default_factory=time.time)  # wall clock, seconds
+    askers: tuple[str, ...] = ()  # everybody who asked it (duplicates merged)
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.user
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A speakable piece of an answer: the unit the voice stage works on."""
+
+    answer_id: str
+    index: int
+    text: str
+    last: bool
+    user: str = ""  # who asked, for logs and on-screen credits
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerAborted:
+    """An answer ended without a segment flagged ``last`` (skip, LLM failure)."""
+
+    answer_id: str
+    reason: str
+
+
+class ModAction(enum.StrEnum):
+    SKIP = "skip"
+    CLEAR = "clear"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class ModCommand:
+    """A moderator's chat command."""
+
+    action: ModAction
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Drop the answer with this id wherever it is in the chain."""
+
+    answer_id: str
+
+
+AnswerMessage = Segment | AnswerAborted

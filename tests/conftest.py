@@ -1,0 +1,25 @@
+"""Shared fixtures. Fakes live in tests/fakes and speak real protocols."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running behind it."""
+    before = asyncio.all_tasks()
+    yield
+    # Give cancelled tasks one turn of the loop to finish.
+    await asyncio.sleep(0)
+    leaked = [
+        t
+        for t in asyncio.all_tasks() - before
+        if not t.done() and t is not asyncio.current_task()
+    ]
+    for task in leaked:
+        task.cancel()
+    assert not leaked, f"test leaked tasks: {[t.get_name() + ' ' + repr(t.get_coro()) for t in leaked]}"
