@@ -339,6 +339,8 @@ def _issues_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigIss
             value = err.get("input") if err["type"] != "missing" else None
         if isinstance(value, Mapping) and err["type"] == "value_error":
             value = "{...}"
+        if loc and str(loc[-1]) in SECRET_KEYS:
+            value = "<hidden>"
         issues.append(ConfigIssue(key, value, _fix_for(err, key)))
     return issues
 

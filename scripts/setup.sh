@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: system packages (as root) and the .venv with everything.
+# Used by `make setup`, the Dockerfile and .ci/run: one path for all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# 1. Python >= 3.11
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  say "no $PYTHON found: install Python 3.11 or newer (apt-get install python3 python3-venv)"; exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  say "$("$PYTHON" --version) is too old: streamer needs Python 3.11 or newer (set PYTHON=python3.11)"; exit 1
+fi
+
+# 2. System packages
+mapfile -t wanted < <(grep -v '^\s*#' scripts/system-packages.txt | awk 'NF {print $1}')
+if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+  wanted+=(python3-venv)
+fi
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+fi
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing system packages; run:"
+    echo "    sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# 3. The virtual environment
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+say "installing streamer and its dependencies into $VENV"
+"$VENV/bin/python" -m pip install -q -e '.[dev]'
+say "done: $("$VENV/bin/streamer" --version)"

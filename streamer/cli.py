@@ -1,0 +1,155 @@
+"""Command line: ``streamer run``, ``streamer config check``, ``streamer twitch login``.
+
+argparse (stdlib) is enough for a handful of sub-commands and keeps the start fast.
+Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from streamer import __version__
+from streamer.config import ConfigError, Settings, load_settings
+from streamer.secrets import SecretError
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+
+log = logging.getLogger("streamer")
+
+
+def _add_config_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument(
+        "--config", "-c", type=Path, required=required, metavar="FILE",
+        help="channel settings (YAML), e.g. config/demo.yaml",
+    )
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one setting, VALUE read as YAML (repeatable): --set pool.interval_s=5",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamer",
+        description="An AI virtual streamer: answers Twitch chat questions in character.",
+    )
+    parser.add_argument("--version", action="version", version=f"streamer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon")
+    _add_config_args(run)
+    run.add_argument(
+        "--once", action="store_true",
+        help="exit when the chat input has ended and every question is answered",
+    )
+
+    config = sub.add_parser("config", help="check or show a config file")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="validate a config file; exit 2 if it is bad")
+    _add_config_args(check)
+    show = config_sub.add_parser("show", help="print the effective settings (defaults filled in)")
+    _add_config_args(show)
+
+    twitch = sub.add_parser("twitch", help="Twitch account set-up")
+    twitch_sub = twitch.add_subparsers(dest="twitch_command", required=True, metavar="ACTION")
+    login = twitch_sub.add_parser(
+        "login", help="log the bot account in (device code) and store its token (mode 0600)"
+    )
+    _add_config_args(login)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, args.overrides)
+
+
+def _config_failed(exc: ConfigError) -> int:
+    print(exc.render(), file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    if args.config_command == "show":
+        data = settings.model_dump(mode="json")
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+        return EXIT_OK
+    print(
+        f"{args.config}: OK (chat {settings.chat.source}, LLM {settings.llm.provider}, "
+        f"pool {settings.pool.policy} every {settings.pool.interval_s:g} s)"
+    )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    # Imported after the config is known to be good: a bad config fails fast.
+    from streamer.daemon import Daemon, PrintSink, run_daemon
+    from streamer.logs import setup_logging
+
+    log_file = settings.data_dir / "streamer.log" if settings.log.file else None
+    secret_filter = setup_logging(settings.log.level, settings.log.format, log_file)
+    try:
+        daemon = Daemon(
+            settings, env=os.environ, secret_filter=secret_filter, once=args.once,
+            sink=PrintSink(sys.stdout),
+        )
+    except SecretError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(run_daemon(daemon))
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_twitch(args: argparse.Namespace) -> int:
+    from streamer.chat.twitch_login import TwitchLoginError, device_code_login
+
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    if not settings.twitch.client_id:
+        print(
+            "error: twitch.client_id is not set: register an application at "
+            "https://dev.twitch.tv/console and put its client id in the config",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    try:
+        tokens = asyncio.run(device_code_login(settings.twitch, token_path=settings.token_file))
+    except TwitchLoginError as exc:
+        print(f"login failed: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"logged in as {tokens.login} (user id {tokens.user_id}); token saved to "
+          f"{settings.token_file} (mode 0600)")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "config":
+            return cmd_config(args)
+        if args.command == "twitch":
+            return cmd_twitch(args)
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_FAIL

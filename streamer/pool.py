@@ -1,0 +1,437 @@
+"""The question pool: accepted questions wait here; the scheduler picks one at a time.
+
+Life cycle of a question (``streamer.store.Status``)::
+
+    add() ─▶ pooled ──pick()──▶ queued ──next_to_build()──▶ building ──done()──▶ done
+               ▲  │                │                          │
+               │  └─expired/clear  └──────────drop()──────────┤──failed(), attempts left──┐
+               │         ▼                                    ▼                           │
+               │      dropped ◀──────────failed(), no attempts left                      │
+               └───────────────────────requeue() / failed() ◀─────────────────────────────┘
+
+Everything is persisted in a ``QuestionStore`` before a method returns, so a crash or a
+restart loses no accepted question: on construction, questions that were ``building``
+(interrupted) go back to the front of the build queue.
+
+Every drop, expiry and requeue is logged with the question's id, its user and the reason.
+Use the pool from the event-loop thread only (like its store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import random
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from streamer.config import PoolSettings
+from streamer.messages import Question, Role
+from streamer.store import ACTIVE, QuestionStore, Status, StoredQuestion
+
+logger = logging.getLogger(__name__)
+
+REASON_EXPIRED = "expired"
+REASON_CLEARED_ON_PICK = "cleared on pick"
+REASON_CLEARED_BY_MODERATOR = "cleared by moderator"
+
+
+class AddStatus(enum.StrEnum):
+    ACCEPTED = "accepted"  # stored in the pool
+    MERGED = "merged"  # same question already waiting: the asker was added to it
+    POOL_FULL = "pool_full"  # not stored: max_size questions are waiting
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    status: AddStatus
+    # ACCEPTED: the question as stored (``askers`` includes its user).
+    # MERGED: the existing question, with the new asker, role and bits merged in.
+    # POOL_FULL: the question given to ``add`` (not stored).
+    question: Question
+
+
+def normalize_text(text: str) -> str:
+    """Text for duplicate detection: case, accents, punctuation and spacing ignored."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    folded = unicodedata.normalize("NFKD", decomposed.casefold())
+    kept = (
+        c
+        for c in folded
+        if not unicodedata.combining(c) and not unicodedata.category(c).startswith("P")
+    )
+    return " ".join("".join(kept).split())
+
+
+def priority_level(question: Question) -> int:
+    """0 (best) to 5: broadcaster/moderator, VIP, bits, subscriber, first-time, others."""
+    if question.role <= Role.MODERATOR:
+        return 0
+    if question.role == Role.VIP:
+        return 1
+    if question.bits > 0:
+        return 2
+    if question.role == Role.SUBSCRIBER:
+        return 3
+    if question.role == Role.FIRST_TIME:
+        return 4
+    return 5
+
+
+def effective_level(question: Question, now: float, aging_s: float) -> int:
+    """``priority_level`` minus one per ``aging_s`` seconds waited since it was asked."""
+    waited = max(0.0, now - question.asked_at)
+    return priority_level(question) - math.floor(waited / aging_s)
+
+
+def _describe(q: Question) -> str:
+    return f"{q.id} from {q.user}"
+
+
+class QuestionPool:
+    """Pool, pick policies and build queue of the accepted questions, backed by a store.
+
+    ``clock`` is the wall clock (``asked_at`` is wall-clock time); ``rng`` drives
+    ``policy=random``. Both are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: PoolSettings,
+        store: QuestionStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        # Created lazily inside the running loop (see _queue_event).
+        self._queued_event: asyncio.Event | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._restore()
+
+    @property
+    def settings(self) -> PoolSettings:
+        return self._settings
+
+    # ------------------------------------------------------------------ restart
+
+    def _restore(self) -> None:
+        now = self._clock()
+        interrupted = self._store.restore_interrupted(now)
+        for stored in interrupted:
+            logger.warning(
+                "question %s (%r) was being answered when the program stopped: "
+                "it is back at the front of the build queue",
+                _describe(stored.question),
+                stored.question.text,
+            )
+        self._store.prune()
+        counts = self._store.counts()
+        logger.info(
+            "question pool restored from %s: %d pooled, %d queued (%d interrupted), %d in history",
+            self._store.path,
+            counts[Status.POOLED],
+            counts[Status.QUEUED],
+            len(interrupted),
+            counts[Status.DONE] + counts[Status.DROPPED],
+        )
+
+    # ------------------------------------------------------------------ adding
+
+    def add(self, question: Question) -> AddResult:
+        """Store an accepted question, merge it into a waiting duplicate, or refuse it."""
+        now = self._clock()
+        self._expire(now)
+        norm = normalize_text(question.text)
+        existing = self._store.find_active(norm) if norm else None
+        if existing is not None:
+            return self._merge(existing, question, now)
+        if self._store.count(Status.POOLED) >= self._settings.max_size:
+            logger.info(
+                "pool full (%d questions): question %s not stored",
+                self._settings.max_size,
+                _describe(question),
+            )
+            return AddResult(AddStatus.POOL_FULL, question)
+        askers = _unique((question.user, *question.askers))
+        to_store = Question(
+            id=question.id,
+            user=question.user,
+            display_name=question.display_name,
+            text=question.text,
+            role=question.role,
+            bits=question.bits,
+            asked_at=question.asked_at,
+            askers=askers,
+        )
+        stored = self._store.insert(to_store, norm, now)
+        logger.debug("question %s pooled: %r", _describe(question), question.text)
+        return AddResult(AddStatus.ACCEPTED, stored.question)
+
+    def _merge(self, existing: StoredQuestion, new: Question, now: float) -> AddResult:
+        old = existing.question
+        askers = _unique((*old.askers, new.user, *new.askers))
+        role = min(old.role, new.role)  # lower value = higher priority
+        merged = self._store.merge(
+            old.id, role=role, bits=old.bits + new.bits, askers=askers, now=now
+        )
+        logger.info(
+            "question %s merged into %s (%s, %d askers)",
+            _describe(new),
+            _describe(old),
+            existing.status.value,
+            len(askers),
+        )
+        return AddResult(AddStatus.MERGED, merged.question)
+
+    # ------------------------------------------------------------------ picking
+
+    def _expire(self, now: float) -> int:
+        expired = self._store.expired(now - self._settings.max_age_s)
+        if not expired:
+            return 0
+        moved = set(
+            self._store.finish([s.id for s in expired], Status.DROPPED, now, reason=REASON_EXPIRED)
+        )
+        for stored in expired:
+            if stored.id in moved:
+                logger.info(
+                    "question %s expired after %.0f s in the pool: %r",
+                    _describe(stored.question),
+                    now - stored.pooled_at,
+                    stored.question.text,
+                )
+        return len(moved)
+
+    def build_queue_full(self) -> bool:
+        busy = self._store.count(Status.QUEUED, Status.BUILDING)
+        return busy >= self._settings.build_queue_size
+
+    def pick(self) -> Question | None:
+        """Move one pooled question to the build queue, chosen by the policy.
+
+        Expired questions are dropped first. ``None`` when the pool is empty or the
+        build queue is full (``queued + building >= build_queue_size``).
+        """
+        now = self._clock()
+        self._expire(now)
+        if self.build_queue_full():
+            logger.debug("build queue full: no pick")
+            return None
+        pooled = self._store.with_status(Status.POOLED)
+        if not pooled:
+            return None
+        chosen = self._choose(pooled, now)
+        dropped: list[StoredQuestion] = []
+        with self._store.transaction():
+            self._store.mark_queued(chosen.id, now)
+            if self._settings.policy == "random" and self._settings.clear_on_pick:
+                dropped = [s for s in pooled if s.id != chosen.id]
+                self._store.finish(
+                    [s.id for s in dropped], Status.DROPPED, now, reason=REASON_CLEARED_ON_PICK
+                )
+        for stored in dropped:
+            logger.info(
+                "question %s dropped: %s", _describe(stored.question), REASON_CLEARED_ON_PICK
+            )
+        logger.info(
+            "picked question %s (%s policy, %d left in the pool)",
+            _describe(chosen.question),
+            self._settings.policy,
+            len(pooled) - 1 - len(dropped),
+        )
+        self._wake_builders()
+        return chosen.question
+
+    def _choose(self, pooled: list[StoredQuestion], now: float) -> StoredQuestion:
+        policy = self._settings.policy
+        if policy == "fifo":
+            return pooled[0]  # insertion order
+        if policy == "random":
+            return pooled[self._rng.randrange(len(pooled))]
+        aging_s = self._settings.aging_s
+        return min(
+            pooled,
+            key=lambda s: (
+                effective_level(s.question, now, aging_s),
+                -s.question.bits,
+                s.seq,
+            ),
+        )
+
+    # ------------------------------------------------------------------ build queue
+
+    def _queue_event(self) -> asyncio.Event:
+        loop = asyncio.get_running_loop()
+        if self._queued_event is None or self._event_loop is not loop:
+            self._queued_event = asyncio.Event()
+            self._event_loop = loop
+        return self._queued_event
+
+    def _wake_builders(self) -> None:
+        if self._queued_event is not None:
+            self._queued_event.set()
+
+    def take_queued(self) -> Question | None:
+        """The first queued question, marked building; ``None`` if none is queued."""
+        stored = self._store.first_queued()
+        if stored is None:
+            return None
+        self._store.mark_building(stored.id, self._clock())
+        logger.debug("building question %s", _describe(stored.question))
+        return stored.question
+
+    async def next_to_build(self) -> Question:
+        """Wait for a queued question (build-queue order) and mark it building."""
+        while True:
+            question = self.take_queued()
+            if question is not None:
+                return question
+            event = self._queue_event()
+            event.clear()
+            await event.wait()
+
+    def done(self, answer_id: str) -> bool:
+        """The answer was produced. False (logged) if the question was not active."""
+        moved = self._store.finish(
+            [answer_id], Status.DONE, self._clock(), sources=(Status.QUEUED, Status.BUILDING)
+        )
+        if moved:
+            logger.info("question %s answered", answer_id)
+        else:
+            self._log_not_active("done", answer_id)
+        return bool(moved)
+
+    def failed(self, answer_id: str, reason: str) -> Literal["requeued", "dropped"]:
+        """Producing the answer failed: back to the pool, or dropped after max_attempts."""
+        stored = self._store.get(answer_id)
+        if stored is None or stored.status not in (Status.QUEUED, Status.BUILDING):
+            self._log_not_active(f"failed ({reason})", answer_id)
+            return "dropped"
+        now = self._clock()
+        attempts = stored.attempts + 1
+        who = _describe(stored.question)
+        max_attempts = self._settings.max_attempts
+        if attempts < max_attempts:
+            self._store.return_to_pool(answer_id, now, attempts=attempts)
+            logger.warning(
+                "question %s failed (%s): back in the pool, attempt %d of %d",
+                who,
+                reason,
+                attempts,
+                max_attempts,
+            )
+            return "requeued"
+        why = f"failed {attempts} times, last: {reason}"
+        self._store.finish([answer_id], Status.DROPPED, now, reason=why, attempts=attempts)
+        logger.warning("question %s dropped: %s", who, why)
+        return "dropped"
+
+    def requeue(self, answer_id: str) -> bool:
+        """Put a queued or building question back in the pool without counting an attempt."""
+        stored = self._store.get(answer_id)
+        if stored is None or not self._store.return_to_pool(
+            answer_id, self._clock(), attempts=stored.attempts
+        ):
+            self._log_not_active("requeue", answer_id)
+            return False
+        logger.info(
+            "question %s requeued: back in the pool (was %s)",
+            _describe(stored.question),
+            stored.status.value,
+        )
+        return True
+
+    def drop(self, answer_id: str, reason: str) -> bool:
+        """Drop a pooled, queued or building question (e.g. ``!skip``)."""
+        stored = self._store.get(answer_id)
+        if stored is None or not self._store.finish(
+            [answer_id], Status.DROPPED, self._clock(), reason=reason
+        ):
+            self._log_not_active(f"drop ({reason})", answer_id)
+            return False
+        logger.info(
+            "question %s dropped (was %s): %s",
+            _describe(stored.question),
+            stored.status.value,
+            reason,
+        )
+        return True
+
+    def clear(self) -> int:
+        """Drop every pooled question (reason "cleared by moderator"); returns how many."""
+        pooled = self._store.with_status(Status.POOLED)
+        moved = set(
+            self._store.finish(
+                [s.id for s in pooled],
+                Status.DROPPED,
+                self._clock(),
+                reason=REASON_CLEARED_BY_MODERATOR,
+            )
+        )
+        for stored in pooled:
+            if stored.id in moved:
+                logger.info(
+                    "question %s dropped: %s",
+                    _describe(stored.question),
+                    REASON_CLEARED_BY_MODERATOR,
+                )
+        logger.info("pool cleared: %d questions dropped", len(moved))
+        return len(moved)
+
+    def _log_not_active(self, action: str, answer_id: str) -> None:
+        stored = self._store.get(answer_id)
+        if stored is None:
+            logger.warning("%s: no question with id %s", action, answer_id)
+        else:
+            logger.info(
+                "%s: question %s is %s; nothing to do",
+                action,
+                _describe(stored.question),
+                stored.status.value,
+            )
+
+    # ------------------------------------------------------------------ views
+
+    def pooled(self) -> list[Question]:
+        """Pooled questions in insertion order."""
+        return [s.question for s in self._store.with_status(Status.POOLED)]
+
+    def queued(self) -> list[Question]:
+        """Queued questions in build-queue order (the next to build first)."""
+        return [s.question for s in self._store.with_status(Status.QUEUED)]
+
+    def building(self) -> list[Question]:
+        return [s.question for s in self._store.with_status(Status.BUILDING)]
+
+    def counts(self) -> dict[str, int]:
+        """Questions per status: pooled, queued, building, done, dropped (history kept)."""
+        return {status.value: n for status, n in self._store.counts().items()}
+
+    def get(self, answer_id: str) -> Question | None:
+        stored = self._store.get(answer_id)
+        return stored.question if stored is not None else None
+
+    def info(self, answer_id: str) -> StoredQuestion | None:
+        """The question with its status, attempts and drop reason."""
+        return self._store.get(answer_id)
+
+    def is_active(self, answer_id: str) -> bool:
+        stored = self._store.get(answer_id)
+        return stored is not None and stored.status in ACTIVE
+
+    def history(self, limit: int = 20) -> list[StoredQuestion]:
+        """The last answered or dropped questions, newest first."""
+        return self._store.history(limit)
+
+
+def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for n in names if n))
