@@ -27,11 +27,19 @@ log = logging.getLogger("streamer")
 
 def _add_config_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument(
-        "--config", "-c", type=Path, required=required, metavar="FILE",
+        "--config",
+        "-c",
+        type=Path,
+        required=required,
+        metavar="FILE",
         help="channel settings (YAML), e.g. config/demo.yaml",
     )
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override one setting, VALUE read as YAML (repeatable): --set pool.interval_s=5",
     )
 
@@ -47,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon")
     _add_config_args(run)
     run.add_argument(
-        "--once", action="store_true",
+        "--once",
+        action="store_true",
         help="exit when the chat input has ended and every question is answered",
     )
 
@@ -105,7 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     secret_filter = setup_logging(settings.log.level, settings.log.format, log_file)
     try:
         daemon = Daemon(
-            settings, env=os.environ, secret_filter=secret_filter, once=args.once,
+            settings,
+            env=os.environ,
+            secret_filter=secret_filter,
+            once=args.once,
             sink=PrintSink(sys.stdout),
         )
     except SecretError as exc:
@@ -136,8 +148,10 @@ def cmd_twitch(args: argparse.Namespace) -> int:
     except TwitchLoginError as exc:
         print(f"login failed: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    print(f"logged in as {tokens.login} (user id {tokens.user_id}); token saved to "
-          f"{settings.token_file} (mode 0600)")
+    print(
+        f"logged in as {tokens.login} (user id {tokens.user_id}); token saved to "
+        f"{settings.token_file} (mode 0600)"
+    )
     return EXIT_OK
 
 

@@ -72,7 +72,7 @@ class CommandSettings(_Model):
     # Reply to rejected questions ({user}, {reason}); empty = log only.
     reject_template: str = "@{user}, {reason}"
     # Reasons that get a reply (others are only logged): cooldown, too_short, too_long,
-    # banned_word, link, duplicate, pool_full, paused.
+    # banned_word, link, pool_full, not_moderator.
     reply_on: list[str] = Field(
         default_factory=lambda: ["cooldown", "too_short", "too_long", "link", "pool_full"]
     )
@@ -241,9 +241,9 @@ class Settings(_Model):
     def _twitch_needs_ids(self) -> Settings:
         if self.chat.source == "twitch":
             missing = [
-                f"twitch.{k}" for k in ("client_id", "bot_id", "owner_id") if not getattr(
-                    self.twitch, k
-                )
+                f"twitch.{k}"
+                for k in ("client_id", "bot_id", "owner_id")
+                if not getattr(self.twitch, k)
             ]
             if missing:
                 raise ValueError(
@@ -295,9 +295,11 @@ _MISSING = object()
 
 def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
     for part in loc:
-        if isinstance(data, Mapping) and part in data:
+        if isinstance(data, Mapping):
+            if part not in data:
+                return _MISSING
             data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
             data = data[part]
         else:
             return _MISSING
@@ -311,7 +313,10 @@ def _fix_for(err: Mapping[str, Any], key: str) -> str:
     if kind == "extra_forbidden":
         if leaf in SECRET_KEYS:
             return f"secrets are not read from the config file: {SECRET_KEYS[leaf]}"
-        return "unknown key: remove it or check its spelling (config/channel.example.yaml lists every key)"
+        return (
+            "unknown key: remove it or check its spelling "
+            "(config/channel.example.yaml lists every key)"
+        )
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}"
     if kind == "missing":
@@ -395,7 +400,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     return settings.model_copy(
         update={
             "data_dir": fix(settings.data_dir),
-            "chat": settings.chat.model_copy(update={"replay_file": fix(settings.chat.replay_file)}),
+            "chat": settings.chat.model_copy(
+                update={"replay_file": fix(settings.chat.replay_file)}
+            ),
             "filters": settings.filters.model_copy(
                 update={"banned_words_file": fix(settings.filters.banned_words_file)}
             ),
@@ -416,13 +423,18 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
 def _check_files(settings: Settings) -> list[ConfigIssue]:
     issues = []
     checks = [
-        ("chat.replay_file", settings.chat.replay_file if settings.chat.source == "replay" else None),
+        (
+            "chat.replay_file",
+            settings.chat.replay_file if settings.chat.source == "replay" else None,
+        ),
         ("filters.banned_words_file", settings.filters.banned_words_file),
         ("llm.persona.system_prompt_file", settings.llm.persona.system_prompt_file),
     ]
     for key, path in checks:
         if path is not None and not path.is_file():
-            issues.append(ConfigIssue(key, str(path), "file not found: fix the path or remove the key"))
+            issues.append(
+                ConfigIssue(key, str(path), "file not found: fix the path or remove the key")
+            )
     return issues
 
 
@@ -449,11 +461,15 @@ def load_settings(path: Path | None, overrides: Iterable[str] = ()) -> Settings:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(source, [ConfigIssue("--config", str(path), exc.strerror or str(exc))])
+            raise ConfigError(
+                source, [ConfigIssue("--config", str(path), exc.strerror or str(exc))]
+            ) from None
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(source, [ConfigIssue("(file)", str(path), f"not valid YAML: {exc}")])
+            raise ConfigError(
+                source, [ConfigIssue("(file)", str(path), f"not valid YAML: {exc}")]
+            ) from None
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):

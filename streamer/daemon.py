@@ -17,13 +17,13 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from streamer.answerer import Answerer
+from streamer.answerer import Answerer, AnswerOutcome, AnswerStatus, AnswerStream
 from streamer.chat.base import ChatSource
 from streamer.chat.console import ConsoleChatSource
 from streamer.chat.replay import ReplayChatSource
@@ -67,8 +67,11 @@ class PrintSink:
             return
         if isinstance(item, Segment):
             flag = " (last)" if item.last else ""
-            print(f"[{item.answer_id[:8]} #{item.index}{flag}] {item.text}", file=self._out,
-                  flush=True)
+            print(
+                f"[{item.answer_id[:8]} #{item.index}{flag}] {item.text}",
+                file=self._out,
+                flush=True,
+            )
         else:
             print(f"[{item.answer_id[:8]} aborted] {item.reason}", file=self._out, flush=True)
 
@@ -93,8 +96,12 @@ def make_chat_source(settings: Settings, env: Mapping[str, str]) -> ChatSource:
 
 def collect_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
     """Every secret value this run may see, so the log filter can mask it."""
-    names = [settings.llm.api_key_env, settings.twitch.client_secret_env,
-             "TWITCH_ACCESS_TOKEN", "TWITCH_REFRESH_TOKEN"]
+    names = [
+        settings.llm.api_key_env,
+        settings.twitch.client_secret_env,
+        "TWITCH_ACCESS_TOKEN",
+        "TWITCH_REFRESH_TOKEN",
+    ]
     values = [env.get(n, "") for n in names]
     if settings.chat.source == "twitch":
         with contextlib.suppress(Exception):
@@ -113,7 +120,6 @@ class Timing:
 class DaemonState:
     paused: bool = False
     current: Question | None = None
-    skip_requested: set[str] = field(default_factory=set)
     chat_done: bool = False
     answered: int = 0
     failed: int = 0
@@ -141,9 +147,7 @@ class Daemon:
         self.store = QuestionStore(settings.data_dir / "questions.db")
         self.pool = QuestionPool(settings.pool, self.store)
         self.chat = chat or make_chat_source(settings, self.env)
-        self.sender = RateLimitedSender(
-            self.chat.send, limit=limit_for(self.chat.bot_is_moderator)
-        )
+        self.sender = RateLimitedSender(self.chat.send, limit=limit_for(self.chat.bot_is_moderator))
         banned_words = list(settings.filters.banned_words)
         banned = BannedWords(banned_words)
         if settings.filters.banned_words_file is not None:
@@ -163,7 +167,8 @@ class Daemon:
         self.sink = sink or PrintSink(None)
         self._timings: dict[str, Timing] = {}
         self._stopping: asyncio.Event | None = None
-        self._builder_task: asyncio.Task[None] | None = None
+        self._build_task: asyncio.Task[None] | None = None
+        self._skip_events: dict[str, asyncio.Event] = {}
 
     # ------------------------------------------------------------------ commands
 
@@ -174,7 +179,7 @@ class Daemon:
             if current is None:
                 log.info("!skip: nothing is being answered")
                 return
-            self.state.skip_requested.add(current.id)
+            self._skip_events.setdefault(current.id, asyncio.Event()).set()
         elif cmd.action is ModAction.CLEAR:
             count = self.pool.clear()
             log.info("!clear: %d pooled questions dropped", count)
@@ -187,17 +192,30 @@ class Daemon:
 
     # ------------------------------------------------------------------ stages
 
-    def pick_tick(self) -> None:
-        """Scheduler job: move one question from the pool to the build queue."""
+    async def pick_tick(self) -> None:
+        """Scheduler job: move one question from the pool to the build queue.
+
+        A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
+        the pool's SQLite connection belongs to the event-loop thread.
+        """
         if self.state.paused:
             return
-        question = self.pool.pick()
+        try:
+            question = self.pool.pick()
+        except Exception:
+            log.exception("picking a question failed; trying again next interval")
+            return
         if question is None:
             return
         self._timings[question.id] = Timing(picked_at=time.monotonic())
         waited = max(0.0, time.time() - question.asked_at)
-        log.info("picked %s from %s after %.1f s: %r", question.id[:8], question.user, waited,
-                 question.text[:80])
+        log.info(
+            "picked %s from %s after %.1f s: %r",
+            question.id[:8],
+            question.user,
+            waited,
+            question.text[:80],
+        )
         self.reader.picked(question)
 
     async def _chat_stage(self) -> None:
@@ -211,43 +229,71 @@ class Daemon:
         while True:
             question = await self.pool.next_to_build()
             self.state.current = question
+            self._build_task = asyncio.create_task(self._build(question), name="build")
             try:
-                await self._build(question)
+                await asyncio.shield(self._build_task)
+            except asyncio.CancelledError:
+                self._build_task.cancel()
+                raise
+            except Exception:
+                # A bug in one answer must not stop the show: log it, drop the question.
+                log.exception("answer %s failed unexpectedly", question.id[:8])
+                self.pool.failed(question.id, "internal error")
             finally:
                 self.state.current = None
-                self.state.skip_requested.discard(question.id)
+                self._build_task = None
                 self._timings.pop(question.id, None)
 
     async def _build(self, question: Question) -> None:
         timing = self._timings.setdefault(question.id, Timing(picked_at=time.monotonic()))
         log.info("answering %s (%s): %r", question.id[:8], question.user, question.text[:80])
-        skipped = False
-        async with contextlib.aclosing(self.answerer.answer(question)) as items:
-            async for item in items:
-                if question.id in self.state.skip_requested:
-                    skipped = True
-                    break
-                if isinstance(item, Segment) and timing.first_segment_at is None:
-                    timing.first_segment_at = time.monotonic()
-                    log.info("answer %s: first segment %.2f s after pick", question.id[:8],
-                             timing.first_segment_at - timing.picked_at)
-                await self.segments.put(item)
-        if skipped:
+        skip = self._skip_events.setdefault(question.id, asyncio.Event())
+        stream = self.answerer.answer(question)
+        consume = asyncio.create_task(self._consume(stream, timing), name="answer")
+        skip_wait = asyncio.create_task(skip.wait(), name="skip-wait")
+        try:
+            await asyncio.wait({consume, skip_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            skip_wait.cancel()
+            if not consume.done():
+                consume.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consume
+            await stream.aclose()
+            self._skip_events.pop(question.id, None)
+        if skip.is_set():
             await self.segments.put(AnswerAborted(question.id, "skipped by moderator"))
             self.pool.drop(question.id, "skipped by moderator")
             return
-        outcome = self.answerer.last_outcome
-        total = time.monotonic() - timing.picked_at
-        if outcome.ok:
-            self.pool.done(question.id)
+        self._settle(question, stream.outcome, time.monotonic() - timing.picked_at)
+
+    async def _consume(self, stream: AnswerStream, timing: Timing) -> None:
+        async for item in stream:
+            if isinstance(item, Segment) and timing.first_segment_at is None:
+                timing.first_segment_at = time.monotonic()
+                log.info(
+                    "answer %s: first segment %.2f s after pick",
+                    item.answer_id[:8],
+                    timing.first_segment_at - timing.picked_at,
+                )
+            await self.segments.put(item)
+
+    def _settle(self, question: Question, outcome: AnswerOutcome | None, took: float) -> None:
+        """Tell the pool how the answer ended. Never silent."""
+        qid = question.id
+        if outcome is None:
+            self.state.failed += 1
+            self.pool.failed(qid, "answer ended without an outcome")
+        elif outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED):
+            self.pool.done(qid)
             self.state.answered += 1
-            log.info("answer %s done in %.2f s (%s)", question.id[:8], total, outcome.status)
+            log.info("answer %s %s in %.2f s", qid[:8], outcome.status.value, took)
+        elif outcome.status is AnswerStatus.REQUEUE:
+            self.state.failed += 1
+            self.pool.failed(qid, outcome.reason)
         else:
             self.state.failed += 1
-            if outcome.status == "requeue":
-                self.pool.failed(question.id, outcome.reason)
-            else:
-                self.pool.drop(question.id, outcome.reason)
+            self.pool.drop(qid, outcome.reason)
 
     async def _sink_stage(self) -> None:
         while True:
@@ -280,8 +326,12 @@ class Daemon:
         """Run until stopped (or, with ``once``, until the chat is done and queues empty)."""
         self._stopping = asyncio.Event()
         log.info("LLM: %s", self.provider.describe())
-        log.info("chat: %s; pool policy %s every %.1f s", self.chat.name,
-                 self.settings.pool.policy, self.settings.pool.interval_s)
+        log.info(
+            "chat: %s; pool policy %s every %.1f s",
+            self.chat.name,
+            self.settings.pool.policy,
+            self.settings.pool.interval_s,
+        )
         await self.chat.start()
         self.sender.start()
         scheduler = AsyncIOScheduler()
@@ -310,7 +360,7 @@ class Daemon:
                     exc = failed[0].exception()
                     raise RuntimeError(f"stage {failed[0].get_name()} stopped") from exc
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 0.05)
+                    await asyncio.wait_for(self._stopping.wait(), 0.1)
             code = 0
         finally:
             scheduler.shutdown(wait=False)
@@ -322,29 +372,42 @@ class Daemon:
         chat = next(t for t in tasks if t.get_name() == "chat")
         chat.cancel()
         await self.chat.close()
-        current = self.state.current
-        if current is not None:
-            # Let the answer in progress finish, then stop the builder.
-            deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            while self.state.current is current and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+        if self._build_task is not None:
+            # Let the answer in progress finish (bounded), then stop the builder.
+            await asyncio.wait({self._build_task}, timeout=DRAIN_TIMEOUT_S)
+        unfinished = self.state.current
         builder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await builder
-        if self.state.current is not None:
-            self.pool.requeue(self.state.current.id)
+        if unfinished is not None and self.pool.is_active(unfinished.id):
+            # Not answered in time: back to the pool, without counting an attempt.
+            self.pool.requeue(unfinished.id)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.segments.join(), 5.0)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.sender.close()
+        stats = self.reader.stats
+        log.info(
+            "chat summary: %d messages, %d accepted, %d merged, %d rejected, %d commands",
+            stats.get("total", 0),
+            stats.get("outcome.accepted", 0),
+            stats.get("outcome.merged", 0),
+            stats.get("outcome.rejected", 0),
+            stats.get("outcome.command", 0),
+            extra={"fields": {"chat_stats": stats}},
+        )
         await self.provider.aclose()
-        self.store.close()
         counts = self.pool.counts()
-        log.info("stopped: %d answered, %d failed; %d pooled and %d queued kept for next start",
-                 self.state.answered, self.state.failed, counts.get("pooled", 0),
-                 counts.get("queued", 0))
+        self.store.close()
+        log.info(
+            "stopped: %d answered, %d failed; %d pooled and %d queued kept for next start",
+            self.state.answered,
+            self.state.failed,
+            counts.get("pooled", 0),
+            counts.get("queued", 0),
+        )
 
 
 async def run_daemon(daemon: Daemon) -> int:

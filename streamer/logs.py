@@ -56,9 +56,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def setup_logging(
-    level: str = "INFO", fmt: str = "text", file: Path | None = None
-) -> SecretFilter:
+def setup_logging(level: str = "INFO", fmt: str = "text", file: Path | None = None) -> SecretFilter:
     """Configure the root logger; return the secret filter to register secrets with."""
     secret_filter = SecretFilter()
     formatter: logging.Formatter

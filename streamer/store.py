@@ -200,6 +200,8 @@ class QuestionStore:
     ) -> None:
         if keep_finished < 0:
             raise ValueError(f"keep_finished must be >= 0, got {keep_finished}")
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
         self.path = Path(path)
         self.keep_finished = keep_finished
         self._synchronous = synchronous

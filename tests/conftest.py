@@ -16,10 +16,10 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     # Give cancelled tasks one turn of the loop to finish.
     await asyncio.sleep(0)
     leaked = [
-        t
-        for t in asyncio.all_tasks() - before
-        if not t.done() and t is not asyncio.current_task()
+        t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()
     ]
     for task in leaked:
         task.cancel()
-    assert not leaked, f"test leaked tasks: {[t.get_name() + ' ' + repr(t.get_coro()) for t in leaked]}"
+    assert not leaked, (
+        f"test leaked tasks: {[t.get_name() + ' ' + repr(t.get_coro()) for t in leaked]}"
+    )

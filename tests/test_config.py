@@ -75,8 +75,9 @@ def test_example_documents_every_key() -> None:
 
 def test_override_sets_nested_key_as_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "pool:\n  interval_s: 30\n")
-    settings = load_settings(path, ["pool.interval_s=5", "commands.ask_aliases=[a, b]",
-                                    "llm.persona.name=Zed"])
+    settings = load_settings(
+        path, ["pool.interval_s=5", "commands.ask_aliases=[a, b]", "llm.persona.name=Zed"]
+    )
     assert settings.pool.interval_s == 5
     assert settings.commands.ask_aliases == ["a", "b"]
     assert settings.llm.persona.name == "Zed"
@@ -108,8 +109,12 @@ BAD_CASES = [
 
 @pytest.mark.parametrize(("text", "overrides", "key", "fix"), BAD_CASES)
 def test_bad_config_names_key_and_fix(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, overrides: list[str],
-    key: str, fix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    overrides: list[str],
+    key: str,
+    fix: str,
 ) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
@@ -152,7 +157,10 @@ def test_run_refuses_bad_config_in_a_real_process(tmp_path: Path) -> None:
     path = write(tmp_path, "pool:\n  policy: lottery\n")
     proc = subprocess.run(
         [sys.executable, "-m", "streamer", "run", "--config", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2
     assert "pool.policy" in proc.stderr

@@ -76,8 +76,9 @@ class ConsoleChatSource(ChatSource):
                 self._badges = frozenset(b.lower() for b in parts[2:])
                 self._print(f"now typing as {self._user} {sorted(self._badges)}")
                 continue
-            yield ChatMessage(user=self._user, display_name=self._user, text=line,
-                              badges=self._badges)
+            yield ChatMessage(
+                user=self._user, display_name=self._user, text=line, badges=self._badges
+            )
 
     async def send(self, text: str) -> None:
         self._print(f"[chat] {text}")

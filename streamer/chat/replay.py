@@ -52,7 +52,7 @@ def parse_line(line: str) -> tuple[ChatMessage, float]:
     bits, delay = data.get("bits", 0), data.get("delay_s", 0)
     if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0:
         raise ReplayLineError("'bits' must be a whole number >= 0")
-    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay:
+    if not isinstance(delay, int | float) or isinstance(delay, bool) or not delay >= 0:
         raise ReplayLineError("'delay_s' must be a number >= 0")
     first = data.get("first_message", False)
     login = user.strip()[:64]
@@ -105,7 +105,9 @@ class ReplayChatSource(ChatSource):
             handle.close()
         log.info(
             "replay %s finished: %d messages, %d bad lines skipped",
-            self._path.name, self.lines, self.bad_lines,
+            self._path.name,
+            self.lines,
+            self.bad_lines,
         )
 
     async def send(self, text: str) -> None:

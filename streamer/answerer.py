@@ -1,0 +1,331 @@
+"""The answerer: one Question in, a stream of speakable Segments out.
+
+It asks the LLM (through an :class:`~streamer.llm.LLMProvider`), cuts the text
+deltas into segments as they arrive, keeps the persona in character, retries
+what can be retried, and says afterwards how it went (:class:`AnswerOutcome`).
+
+Every answer stream ends with either a ``Segment`` flagged ``last`` or an
+``AnswerAborted``. Rules:
+
+* Only the most recent segment is held back (to know whether it is the last),
+  and only until more text arrives, plus a few characters so that an
+  out-of-character phrase straddling the cut is seen before the segment leaves.
+* Out of character (a pattern of ``out_of_character_patterns`` anywhere in the
+  answer, case-insensitive): if nothing was released yet, the stream is dropped
+  and the question asked again with the ``character_reminder``, at most
+  ``max_character_retries`` times; rejected answers never enter the memory. If
+  segments were already released, the answer stops there (``AnswerAborted``).
+* LLM failure (``LLMError``): if nothing was released, the question is asked
+  once more; if that fails too, the outcome is ``requeue`` or ``dropped`` per
+  ``on_failure``. If segments were released, the answer stops there: spoken text
+  is never repeated.
+* A successful answer is remembered (last ``memory_size`` exchanges).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+
+from streamer.config import LLMSettings, SplitSettings
+from streamer.llm import Exchange, LLMError, LLMErrorKind, LLMProvider, PromptBuilder
+from streamer.messages import AnswerAborted, AnswerMessage, Question, Segment
+from streamer.splitter import SentenceSplitter
+
+log = logging.getLogger(__name__)
+
+_SPACES = re.compile(r"\s+")
+
+
+def _normalize(text: str) -> str:
+    """Lower case, one space for any whitespace run, straight apostrophes."""
+    return _SPACES.sub(" ", text).lower().replace("’", "'").replace("‘", "'")
+
+
+class AnswerStatus(enum.StrEnum):
+    DONE = "done"  # every segment released, the last one flagged
+    TRUNCATED = "truncated"  # some segments released, then it stopped (AnswerAborted)
+    REQUEUE = "requeue"  # nothing released; put the question back in the pool
+    DROPPED = "dropped"  # nothing released; the question is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerOutcome:
+    """How one answer went. Times are seconds from the start of ``answer()``
+    (failed attempts included); None when it never got that far."""
+
+    answer_id: str
+    status: AnswerStatus
+    reason: str = ""
+    attempts: int = 0
+    segments: int = 0  # segments released
+    text: str = ""  # the released text, segments joined by spaces
+    first_token_s: float | None = None
+    first_segment_s: float | None = None
+    total_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is AnswerStatus.DONE
+
+
+class _OutOfCharacter(Exception):
+    def __init__(self, pattern: str) -> None:
+        super().__init__(pattern)
+        self.pattern = pattern
+
+
+@dataclass
+class _Run:
+    """Mutable bookkeeping of one answer (private to one ``answer()`` call)."""
+
+    question: Question
+    start: float
+    outcome: AnswerOutcome | None = None
+    attempts: int = 0
+    released: list[str] = field(default_factory=list)
+    first_token_at: float | None = None
+    first_segment_at: float | None = None
+
+
+class AnswerStream:
+    """The messages of one answer; an async iterator. ``outcome`` is set once it
+    ended (exhausted, or closed with ``aclose()``)."""
+
+    def __init__(self, gen: AsyncGenerator[AnswerMessage, None], run: _Run) -> None:
+        self._gen = gen
+        self._run = run
+
+    def __aiter__(self) -> AnswerStream:
+        return self
+
+    async def __anext__(self) -> AnswerMessage:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    @property
+    def outcome(self) -> AnswerOutcome | None:
+        return self._run.outcome
+
+
+class Answerer:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        split: SplitSettings,
+        provider: LLMProvider,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        prompts: PromptBuilder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.split = split
+        self.provider = provider
+        self._clock = clock
+        self.prompts = prompts or PromptBuilder(settings.persona)
+        self._memory: deque[Exchange] = deque(maxlen=settings.memory_size)
+        # A scripted provider (offline) reads the viewer's question back: no check.
+        scripted = bool(getattr(provider, "scripted", False))
+        patterns = [] if scripted else settings.out_of_character_patterns
+        self._patterns = [p for p in (_normalize(p).strip() for p in patterns) if p]
+        # Characters of answer that must follow a segment before it may leave, so a
+        # pattern straddling the cut is caught first.
+        self._lookahead = max((len(p) for p in self._patterns), default=1) - 1
+        self.last_outcome: AnswerOutcome | None = None
+
+    @property
+    def memory(self) -> tuple[Exchange, ...]:
+        return tuple(self._memory)
+
+    def clear_memory(self) -> None:
+        self._memory.clear()
+
+    def answer(self, question: Question) -> AnswerStream:
+        """Stream the answer to ``question``; read ``.outcome`` afterwards."""
+        run = _Run(question=question, start=self._clock())
+        return AnswerStream(self._answer(run), run)
+
+    # ------------------------------------------------------------------ internals
+
+    def _since(self, run: _Run, t: float | None = None) -> float:
+        return (self._clock() if t is None else t) - run.start
+
+    def _finish(self, run: _Run, status: AnswerStatus, reason: str = "") -> AnswerOutcome:
+        q = run.question
+        outcome = AnswerOutcome(
+            answer_id=q.id,
+            status=status,
+            reason=reason,
+            attempts=run.attempts,
+            segments=len(run.released),
+            text=" ".join(run.released),
+            first_token_s=None
+            if run.first_token_at is None
+            else self._since(run, run.first_token_at),
+            first_segment_s=(
+                None if run.first_segment_at is None else self._since(run, run.first_segment_at)
+            ),
+            total_s=self._since(run),
+        )
+        run.outcome = outcome
+        self.last_outcome = outcome
+        timing = (
+            f"attempts {outcome.attempts}, {outcome.segments} segments, "
+            f"{len(outcome.text)} chars, first token "
+            + ("-" if outcome.first_token_s is None else f"{outcome.first_token_s:.2f} s")
+            + ", first segment "
+            + ("-" if outcome.first_segment_s is None else f"{outcome.first_segment_s:.2f} s")
+            + f", total {outcome.total_s:.2f} s"
+        )
+        level = logging.INFO if status is AnswerStatus.DONE else logging.WARNING
+        why = f" ({reason})" if reason else ""
+        log.log(level, "answer %s (%s): %s%s; %s", q.id, q.user, status, why, timing)
+        return outcome
+
+    def _failure_status(self) -> AnswerStatus:
+        return (
+            AnswerStatus.REQUEUE if self.settings.on_failure == "requeue" else AnswerStatus.DROPPED
+        )
+
+    def _out_of_character(self, normalized: str) -> str | None:
+        for pattern in self._patterns:
+            if pattern in normalized:
+                return pattern
+        return None
+
+    def _release(self, run: _Run, text: str, *, last: bool) -> Segment:
+        q = run.question
+        index = len(run.released)
+        run.released.append(text)
+        if run.first_segment_at is None:
+            run.first_segment_at = self._clock()
+        log.info(
+            "answer %s: segment %d (%d chars%s) at %.2f s",
+            q.id,
+            index,
+            len(text),
+            ", last" if last else "",
+            self._since(run),
+        )
+        return Segment(answer_id=q.id, index=index, text=text, last=last, user=q.user)
+
+    async def _answer(self, run: _Run) -> AsyncGenerator[AnswerMessage, None]:
+        q = run.question
+        s = self.settings
+        character_retries = 0
+        failure_retries = 0
+        reminder: str | None = None
+        try:
+            while True:
+                run.attempts += 1
+                messages = self.prompts.build(q, memory=self._memory, reminder=reminder)
+                splitter = SentenceSplitter(
+                    self.split.min_chars, self.split.first_min_chars, self.split.max_chars
+                )
+                held: deque[tuple[str, int]] = deque()  # (segment, where it ends, normalized)
+                answer = ""
+                try:
+                    async with contextlib.aclosing(self.provider.stream(messages)) as deltas:
+                        async for delta in deltas:
+                            if not delta:
+                                continue
+                            if run.first_token_at is None:
+                                run.first_token_at = self._clock()
+                                log.info(
+                                    "answer %s: first token at %.2f s (attempt %d)",
+                                    q.id,
+                                    self._since(run),
+                                    run.attempts,
+                                )
+                            answer += delta
+                            normalized = _normalize(answer)
+                            pattern = self._out_of_character(normalized)
+                            if pattern is not None:
+                                raise _OutOfCharacter(pattern)
+                            new = splitter.feed(delta)
+                            if new:
+                                # Where the newest segment ends (earlier ones end sooner).
+                                cut = len(answer) - len(splitter.pending)
+                                end = len(_normalize(answer[:cut]))
+                                held.extend((seg, end) for seg in new)
+                            # Release all but the newest segment, and the newest too once
+                            # more text follows it, each with enough look-ahead behind it.
+                            while (
+                                held
+                                and len(normalized) - held[0][1] >= self._lookahead
+                                and (len(held) > 1 or splitter.pending.strip())
+                            ):
+                                yield self._release(run, held.popleft()[0], last=False)
+                    held.extend((seg, 0) for seg in splitter.finish())
+                    if not held and not run.released:
+                        raise LLMError(LLMErrorKind.BAD_RESPONSE, "the answer was empty")
+                except _OutOfCharacter as exc:
+                    log.warning(
+                        "answer %s: out of character (%r) in attempt %d: %r",
+                        q.id,
+                        exc.pattern,
+                        run.attempts,
+                        answer[-200:],
+                    )
+                    if run.released:
+                        self._finish(
+                            run, AnswerStatus.TRUNCATED, f"out of character: {exc.pattern!r}"
+                        )
+                        yield AnswerAborted(q.id, "out of character")
+                        return
+                    if character_retries < s.max_character_retries:
+                        character_retries += 1
+                        reminder = s.character_reminder
+                        log.info(
+                            "answer %s: asking again with the character reminder (%d/%d)",
+                            q.id,
+                            character_retries,
+                            s.max_character_retries,
+                        )
+                        continue
+                    reason = f"out of character after {character_retries + 1} tries"
+                    self._finish(run, self._failure_status(), reason)
+                    yield AnswerAborted(q.id, reason)
+                    return
+                except LLMError as exc:
+                    if run.released:
+                        log.warning(
+                            "answer %s: LLM failed after %d segments were released: %s",
+                            q.id,
+                            len(run.released),
+                            exc,
+                        )
+                        self._finish(run, AnswerStatus.TRUNCATED, f"llm failed: {exc}")
+                        yield AnswerAborted(q.id, f"llm failed: {exc.kind}")
+                        return
+                    if failure_retries < 1:
+                        failure_retries += 1
+                        log.warning("answer %s: LLM failed (%s); retrying once", q.id, exc)
+                        continue
+                    self._finish(run, self._failure_status(), f"llm failed twice: {exc}")
+                    yield AnswerAborted(q.id, f"llm failed: {exc.kind}")
+                    return
+                # Success: release what is held, the newest flagged last. The outcome
+                # and the memory are settled before the last segment leaves, so a
+                # consumer may stop at ``last`` without draining the stream.
+                while held:
+                    segment = self._release(run, held.popleft()[0], last=not held)
+                    if segment.last:
+                        if self._memory.maxlen:
+                            full = " ".join(run.released)
+                            self._memory.append(Exchange(messages[-1].content, full))
+                        self._finish(run, AnswerStatus.DONE)
+                    yield segment
+                return
+        finally:
+            if run.outcome is None:
+                # Closed by the consumer (skip) or cancelled: what was released stays.
+                self._finish(run, AnswerStatus.TRUNCATED, "closed before the end")

@@ -1,0 +1,477 @@
+"""Twitch chat over EventSub (twitchio 3): read ``channel.chat.message``, send via Helix.
+
+How it works:
+
+* ``start()`` points twitchio at the configured servers, then runs a ``twitchio.Client``
+  (its ``start()`` is the client's main loop) as a background task owned by the source.
+  The client fetches an app token with the client id/secret, and its ``setup_hook``
+  adds the bot's user token and subscribes to ``channel.chat.message`` for the owner's
+  channel as the bot, over the EventSub WebSocket. ``start()`` returns once that
+  subscription exists, or raises ``TwitchAuthError`` / ``TwitchConnectError``.
+* Each chat notification becomes a ``ChatMessage`` in a bounded queue (the oldest is
+  dropped when it is full, so the WebSocket handler never blocks); ``messages()`` reads it.
+* ``send()`` posts to Helix ``chat/messages`` as the bot; it does not rate-limit
+  (``RateLimitedSender`` does).
+* twitchio revalidates and refreshes the user token itself; each refreshed pair is
+  written to ``token_path`` with mode 0600. twitchio's own token file
+  (``.tio.tokens.json``, plain JSON in the working folder) is never read or written.
+
+EventSub's ``channel.chat.message`` has no general "first message in this channel" flag
+(IRC's ``first-msg`` tag has no EventSub counterpart). ``first_message`` is True only for
+``message_type == "user_intro"``, the message a first-time chatter sends when they choose
+to introduce themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import warnings
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from streamer.chat.base import ChatSendError, ChatSource
+from streamer.chat.sender import ChatRateLimitedError
+from streamer.config import TwitchSettings
+from streamer.messages import ChatMessage
+from streamer.secrets import TwitchTokens, save_twitch_tokens
+
+with warnings.catch_warnings():
+    # twitchio.web subclasses aiohttp's web.Application, which aiohttp answers with a
+    # DeprecationWarning at import time (attributed to `typing`, so a "twitchio.*" filter
+    # misses it). Harmless, but fatal under `-W error`.
+    warnings.filterwarnings(
+        "ignore", message="Inheritance class AiohttpAdapter", category=DeprecationWarning
+    )
+    import twitchio
+    import twitchio.http
+    from twitchio import eventsub
+    from twitchio.eventsub import websockets as eventsub_websockets
+    from twitchio.exceptions import (
+        HTTPException,
+        InvalidTokenException,
+        MessageRejectedError,
+        WebsocketConnectionException,
+    )
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_SCOPES = ("user:read:chat", "user:write:chat")
+MAX_MESSAGE_LEN = 500
+CLOSE_TIMEOUT_S = 15.0
+
+
+class TwitchError(Exception):
+    """Base class for Twitch start-up failures."""
+
+
+class TwitchAuthError(TwitchError):
+    """Twitch refused our credentials (client id/secret, bot token, or permissions)."""
+
+
+class TwitchConnectError(TwitchError):
+    """Twitch could not be reached, or did not answer in time."""
+
+
+def point_twitchio_at(settings: TwitchSettings) -> None:
+    """Make twitchio talk to ``settings.api_url`` / ``auth_url`` / ``eventsub_url``.
+
+    twitchio 3 has no constructor argument for its endpoints; it reads these three
+    class/module attributes each time it builds a request or opens a socket. Setting
+    them is process-wide state, the one deliberate exception to "no module-level mutable
+    state" in this project: every Twitch client in one process talks to one Twitch.
+    """
+    set_twitchio_endpoints(settings.api_url, settings.auth_url, settings.eventsub_url)
+
+
+def twitchio_endpoints() -> tuple[str, str, str]:
+    """twitchio's current ``(Helix base, OAuth base, EventSub WebSocket URL)``."""
+    return twitchio.http.Route.BASE, twitchio.http.Route.ID_BASE, eventsub_websockets.WSS
+
+
+def set_twitchio_endpoints(api_url: str, auth_url: str, eventsub_url: str) -> None:
+    """Set twitchio's three endpoint globals (see ``point_twitchio_at``)."""
+    twitchio.http.Route.BASE = _with_slash(api_url)
+    twitchio.http.Route.ID_BASE = _with_slash(auth_url)
+    eventsub_websockets.WSS = eventsub_url
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _http_reason(exc: HTTPException) -> str:
+    """``HTTP 403: invalid client secret``: status and Twitch's message, no secrets."""
+    extra: Any = exc.extra
+    message = extra.get("message", "") if isinstance(extra, dict) else ""
+    return f"HTTP {exc.status}: {message}" if message else f"HTTP {exc.status}"
+
+
+def to_chat_message(payload: twitchio.ChatMessage) -> ChatMessage:
+    """Our ``ChatMessage`` from twitchio's ``channel.chat.message`` event."""
+    chatter = payload.chatter
+    login = (chatter.name or "").lower()
+    return ChatMessage(
+        user=login,
+        text=payload.text,
+        display_name=chatter.display_name or login,
+        user_id=chatter.id,
+        badges=frozenset(badge.set_id for badge in payload.badges),
+        bits=payload.cheer.bits if payload.cheer is not None else 0,
+        first_message=payload.type == "user_intro",
+        message_id=payload.id,
+    )
+
+
+class _Counter:
+    """A count that can be awaited: ``await counter.wait_for(n)`` returns once it reaches n."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def add(self, n: int = 1) -> None:
+        self.value += n
+        for target, future in self._waiters:
+            if self.value >= target and not future.done():
+                future.set_result(None)
+
+    async def wait_for(self, target: int) -> None:
+        if self.value >= target:
+            return
+        entry = (target, asyncio.get_running_loop().create_future())
+        self._waiters.append(entry)
+        try:
+            await entry[1]
+        finally:
+            self._waiters.remove(entry)
+
+
+class _Client(twitchio.Client):
+    """A plain twitchio client wired to one ``TwitchChatSource``."""
+
+    def __init__(self, source: TwitchChatSource, client_secret: str) -> None:
+        settings = source.settings
+        super().__init__(
+            client_id=settings.client_id,
+            client_secret=client_secret,
+            bot_id=settings.bot_id,
+            fetch_client_user=False,
+        )
+        self._source = source
+
+    async def setup_hook(self) -> None:
+        await self._source._setup(self)
+
+    async def event_message(self, payload: twitchio.ChatMessage) -> None:
+        self._source._on_chat(payload)
+
+    async def event_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
+        self._source._on_token_refreshed(payload)
+
+    # Tokens come from our 0600 token file and are saved there on every refresh; twitchio's
+    # plain-JSON `.tio.tokens.json` must never be read or written.
+    async def load_tokens(self, path: str | None = None, /) -> None:
+        return None
+
+    async def save_tokens(self, path: str | None = None, /) -> None:
+        return None
+
+
+class TwitchChatSource(ChatSource):
+    """Chat of the owner's channel, read and written as the bot. See the module doc."""
+
+    name = "twitch"
+
+    def __init__(
+        self,
+        settings: TwitchSettings,
+        tokens: TwitchTokens,
+        client_secret: str,
+        *,
+        token_path: Path | None = None,
+        connect_timeout_s: float = 20.0,
+        send_timeout_s: float = 10.0,
+        queue_size: int = 1000,
+    ) -> None:
+        missing = [k for k in ("client_id", "bot_id", "owner_id") if not getattr(settings, k)]
+        if missing:
+            raise ValueError(f"twitch.{', twitch.'.join(missing)} must be set for Twitch chat")
+        if not client_secret:
+            raise ValueError(f"the Twitch client secret is empty: set {settings.client_secret_env}")
+        self.settings = settings
+        self._tokens = tokens
+        self._client_secret = client_secret
+        self._token_path = token_path
+        self._connect_timeout_s = connect_timeout_s
+        self._send_timeout_s = send_timeout_s
+        self._queue: collections.deque[ChatMessage] = collections.deque(maxlen=queue_size)
+        self._wakeup = asyncio.Event()
+        self._client: _Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._stage = "not started"
+        self._stopped = False
+        self._save_tasks: set[asyncio.Task[None]] = set()
+        self._saved = _Counter()
+        self._received = _Counter()
+        self.dropped = 0
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def bot_is_moderator(self) -> bool:
+        return self.settings.bot_is_moderator
+
+    @property
+    def tokens(self) -> TwitchTokens:
+        """The bot's current token pair (changes when twitchio refreshes it)."""
+        return self._tokens
+
+    @property
+    def tokens_saved(self) -> int:
+        """How many refreshed token pairs were taken over (and written to ``token_path``,
+        when one is set)."""
+        return self._saved.value
+
+    async def wait_tokens_saved(self, count: int = 1) -> None:
+        """Wait until ``tokens_saved >= count`` (for tests and diagnostics)."""
+        await self._saved.wait_for(count)
+
+    @property
+    def received(self) -> int:
+        """Chat messages received (the bot's own not counted; dropped ones counted)."""
+        return self._received.value
+
+    async def wait_received(self, count: int) -> None:
+        """Wait until ``received >= count`` (for tests and diagnostics)."""
+        await self._received.wait_for(count)
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("TwitchChatSource.start() was already called")
+        point_twitchio_at(self.settings)
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._ready = ready
+        self._stage = "getting an app token with the client id and secret"
+        self._client = _Client(self, self._client_secret)
+        self._task = asyncio.create_task(self._run(self._client, ready), name="twitch-chat")
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await asyncio.shield(ready)
+        except TimeoutError:
+            stage = self._stage
+            await self.close()
+            raise TwitchConnectError(
+                f"Twitch did not answer within {self._connect_timeout_s:.0f} s while {stage} "
+                f"(api {self.settings.api_url}, auth {self.settings.auth_url}, "
+                f"EventSub {self.settings.eventsub_url})"
+            ) from None
+        except BaseException:
+            await self.close()
+            raise
+        logger.info(
+            "connected to Twitch chat of channel %s as bot %s",
+            self.settings.owner_id,
+            self.settings.bot_id,
+        )
+
+    async def _run(self, client: _Client, ready: asyncio.Future[None]) -> None:
+        """The client's main loop; it ends when the client is closed."""
+        try:
+            await client.start(with_adapter=False, load_tokens=False, save_tokens=False)
+        except Exception as exc:
+            error = self._explain(exc)
+            if not ready.done():
+                ready.set_exception(error)
+            else:
+                logger.error("Twitch chat stopped: %s", error)
+        finally:
+            if not ready.done():
+                ready.set_exception(TwitchConnectError("the Twitch client stopped while starting"))
+            self._stopped = True
+            self._wakeup.set()
+
+    async def _setup(self, client: _Client) -> None:
+        """twitchio's ``setup_hook``: app token is there; add the bot token, subscribe."""
+        settings = self.settings
+        self._stage = "checking the bot's user token"
+        validated = await client.add_token(self._tokens.access_token, self._tokens.refresh_token)
+        if validated.user_id != settings.bot_id:
+            raise TwitchAuthError(
+                f"the Twitch token belongs to user {validated.user_id} ({validated.login}), "
+                f"but twitch.bot_id is {settings.bot_id}: fix twitch.bot_id or run "
+                "`streamer twitch login` as the bot account"
+            )
+        missing = [s for s in REQUIRED_SCOPES if s not in validated.scopes]
+        if missing:
+            raise TwitchAuthError(
+                f"the bot's Twitch token lacks the scopes {', '.join(missing)}: "
+                "run `streamer twitch login` again"
+            )
+        if validated.login and validated.login != self._tokens.login:
+            self._tokens = TwitchTokens(
+                self._tokens.access_token,
+                self._tokens.refresh_token,
+                settings.bot_id,
+                validated.login,
+            )
+        self._stage = "subscribing to channel.chat.message over the EventSub WebSocket"
+        subscription = eventsub.ChatMessageSubscription(
+            broadcaster_user_id=settings.owner_id, user_id=settings.bot_id
+        )
+        await client.subscribe_websocket(subscription, token_for=settings.bot_id)
+        self._stage = "connected"
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    def _explain(self, exc: Exception) -> Exception:
+        """A clear exception for a start-up failure (never with a token in its text)."""
+        settings = self.settings
+        if isinstance(exc, TwitchError):
+            return exc
+        if isinstance(exc, InvalidTokenException):
+            return TwitchAuthError(
+                "the bot's Twitch token is invalid and could not be refreshed "
+                f"({_http_reason(exc)}): "
+                "run `streamer twitch login` again"
+            )
+        if isinstance(exc, WebsocketConnectionException):
+            return TwitchConnectError(
+                f"cannot open the EventSub WebSocket at {settings.eventsub_url}"
+            )
+        if isinstance(exc, HTTPException):
+            reason = _http_reason(exc)
+            if self._stage.startswith("getting an app token"):
+                return TwitchAuthError(
+                    f"Twitch refused the client id and secret ({reason}): check twitch.client_id "
+                    f"and the environment variable {settings.client_secret_env}"
+                )
+            if self._stage.startswith("subscribing") and exc.status in (401, 403):
+                return TwitchAuthError(
+                    f"Twitch refused to let bot {settings.bot_id} read the chat of channel "
+                    f"{settings.owner_id} ({reason}): the broadcaster must grant channel:bot "
+                    "(or make the bot a moderator), and the bot token needs user:read:chat"
+                )
+            return TwitchConnectError(f"Twitch answered an error while {self._stage} ({reason})")
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return TwitchConnectError(f"cannot reach Twitch while {self._stage}: {exc}")
+        return TwitchConnectError(f"Twitch start-up failed while {self._stage}: {exc!r}")
+
+    async def close(self) -> None:
+        self._stopped = True
+        self._wakeup.set()
+        client, task, ready = self._client, self._task, self._ready
+        if client is not None:
+            await client.close()
+        if task is not None:
+            # A closed client ends its main loop at once; one still starting finishes its
+            # current step first (twitchio waits up to 11 s for a WebSocket welcome).
+            await asyncio.wait([task], timeout=CLOSE_TIMEOUT_S)
+            if not task.done():
+                logger.warning(
+                    "the Twitch client did not stop in %.0f s; cancelling it", CLOSE_TIMEOUT_S
+                )
+                task.cancel()
+                await asyncio.wait([task])
+        if ready is not None and ready.done() and not ready.cancelled():
+            ready.exception()  # retrieved: no "exception was never retrieved" noise
+        if self._save_tasks:
+            await asyncio.wait(list(self._save_tasks))
+
+    # ------------------------------------------------------------------ reading
+
+    def _on_chat(self, payload: twitchio.ChatMessage) -> None:
+        if payload.broadcaster.id != self.settings.owner_id:
+            return
+        if payload.chatter.id == self.settings.bot_id:
+            return  # our own acknowledgments
+        message = to_chat_message(payload)
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                logger.warning(
+                    "Twitch chat queue full (%d): dropping the oldest messages (%d so far)",
+                    self._queue.maxlen,
+                    self.dropped,
+                )
+        self._queue.append(message)
+        self._received.add()
+        self._wakeup.set()
+
+    async def messages(self) -> AsyncGenerator[ChatMessage, None]:
+        while True:
+            while not self._queue:
+                if self._stopped:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            yield self._queue.popleft()
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, text: str) -> None:
+        client = self._client
+        if client is None or self._stopped:
+            raise ChatSendError("Twitch chat is not connected")
+        if len(text) > MAX_MESSAGE_LEN:
+            raise ChatSendError(f"chat message has {len(text)} characters; Twitch allows 500")
+        channel = client.create_partialuser(self.settings.owner_id)
+        try:
+            async with asyncio.timeout(self._send_timeout_s):
+                sent = await channel.send_message(
+                    text, sender=self.settings.bot_id, token_for=self.settings.bot_id
+                )
+        except MessageRejectedError as exc:
+            raise ChatSendError(
+                f"Twitch dropped the chat message: {exc.message} ({exc.code})"
+            ) from None
+        except HTTPException as exc:
+            if exc.status == 429:
+                raise ChatRateLimitedError(
+                    f"Twitch rate-limited the chat message ({_http_reason(exc)})"
+                ) from None
+            raise ChatSendError(f"Twitch refused the chat message ({_http_reason(exc)})") from None
+        except TimeoutError:
+            raise ChatSendError(
+                f"no answer from Twitch within {self._send_timeout_s:.0f} s"
+            ) from None
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise ChatSendError(f"cannot send to Twitch: {exc}") from None
+        if not sent.sent:
+            raise ChatSendError(
+                f"Twitch dropped the chat message: {sent.dropped_message} ({sent.dropped_code})"
+            )
+
+    # ------------------------------------------------------------------ tokens
+
+    def _on_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
+        if payload.user_id != self.settings.bot_id:
+            return
+        tokens = TwitchTokens(
+            payload.token, payload.refresh_token, self.settings.bot_id, self._tokens.login
+        )
+        self._tokens = tokens
+        task = asyncio.create_task(self._save_tokens(tokens), name="twitch-save-tokens")
+        self._save_tasks.add(task)
+        task.add_done_callback(self._save_tasks.discard)
+
+    async def _save_tokens(self, tokens: TwitchTokens) -> None:
+        path = self._token_path
+        if path is None:
+            logger.info("Twitch token refreshed (kept in memory: no token file configured)")
+        else:
+            try:
+                await asyncio.to_thread(save_twitch_tokens, path, tokens)
+            except OSError as exc:
+                logger.error("could not save the refreshed Twitch token to %s: %s", path, exc)
+                return
+            logger.info("Twitch token refreshed and saved to %s", path)
+        self._saved.add()

@@ -1,0 +1,315 @@
+"""LLM clients: any OpenAI-compatible server, or an offline stand-in.
+
+A provider turns a list of chat turns into a stream of text deltas and raises
+:class:`LLMError` (with a :class:`LLMErrorKind`) on any failure: a refused or
+timed-out connection, an HTTP error, no first token in time, a stream cut or
+stalled, or a stream that ends without a finish reason (no ``[DONE]``). The
+provider never retries; the answerer decides what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+import httpx2
+import openai
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionUserMessageParam,
+)
+
+from streamer.config import LLMSettings, PersonaSettings
+from streamer.messages import Question
+from streamer.secrets import from_env
+
+log = logging.getLogger(__name__)
+
+# Sent when the server needs no key (Ollama, llama.cpp server, LM Studio...).
+PLACEHOLDER_KEY = "not-needed"
+
+OFFLINE_NOTICE = (
+    "I am in offline demo mode with no answer engine connected, "
+    "so I can only read your question back."
+)
+
+
+class LLMErrorKind(enum.StrEnum):
+    CONNECT = "connect"  # connection refused or failed before any response
+    TIMEOUT_CONNECT = "timeout_connect"
+    TIMEOUT_FIRST_TOKEN = "timeout_first_token"
+    TIMEOUT_TOTAL = "timeout_total"
+    CUT = "cut"  # the connection broke while streaming
+    NO_DONE = "no_done"  # the stream ended without a finish reason / [DONE]
+    HTTP_STATUS = "http_status"
+    BAD_RESPONSE = "bad_response"  # an error event in the stream, unreadable data
+    OUT_OF_CHARACTER = "out_of_character"  # raised by the answerer, not by providers
+
+
+class LLMError(Exception):
+    """An answer could not be (fully) produced. ``kind`` says why."""
+
+    def __init__(self, kind: LLMErrorKind, message: str, *, status: int | None = None) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One chat message. ``asker``/``question`` ride along for providers that read
+    the question back (offline); they are never sent to a server."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+    asker: str = ""
+    question: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One remembered question (as it was framed) and the answer given."""
+
+    user: str
+    assistant: str
+
+
+class LLMProvider(Protocol):
+    def stream(self, messages: Sequence[ChatTurn]) -> AsyncGenerator[str, None]:
+        """Text deltas of the answer; raises LLMError on any failure."""
+        ...
+
+    def describe(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def _local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+class PromptBuilder:
+    """Builds the messages for one question: persona, examples, memory, question."""
+
+    def __init__(
+        self, persona: PersonaSettings, *, now: Callable[[], datetime] = _local_now
+    ) -> None:
+        self.persona = persona
+        self._now = now
+        if persona.system_prompt_file is not None:
+            self.system_prompt = persona.system_prompt_file.read_text(encoding="utf-8").strip()
+        else:
+            self.system_prompt = persona.system_prompt.strip()
+
+    def frame(self, question: Question) -> str:
+        """The question as the model sees it: ``[21:04] alice asks: why...``."""
+        return f"[{self._now():%H:%M}] {question.name} asks: {question.text.strip()}"
+
+    def build(
+        self,
+        question: Question,
+        *,
+        memory: Iterable[Exchange] = (),
+        reminder: str | None = None,
+    ) -> list[ChatTurn]:
+        turns = [ChatTurn("system", self.system_prompt)] if self.system_prompt else []
+        for example in self.persona.examples:
+            turns.append(ChatTurn("user", example.user))
+            turns.append(ChatTurn("assistant", example.assistant))
+        for exchange in memory:
+            turns.append(ChatTurn("user", exchange.user))
+            turns.append(ChatTurn("assistant", exchange.assistant))
+        if reminder:
+            turns.append(ChatTurn("system", reminder.replace("{name}", self.persona.name)))
+        turns.append(
+            ChatTurn("user", self.frame(question), asker=question.name, question=question.text)
+        )
+        return turns
+
+
+def _to_openai(turn: ChatTurn) -> ChatCompletionMessageParam:
+    if turn.role == "system":
+        return ChatCompletionSystemMessageParam(role="system", content=turn.content)
+    if turn.role == "assistant":
+        return ChatCompletionAssistantMessageParam(role="assistant", content=turn.content)
+    return ChatCompletionUserMessageParam(role="user", content=turn.content)
+
+
+# --------------------------------------------------------------------------- providers
+
+
+class OpenAIProvider:
+    """Streams chat completions from any OpenAI-compatible server."""
+
+    def __init__(self, settings: LLMSettings, api_key: str | None) -> None:
+        self.settings = settings
+        t = settings.timeouts
+        if not api_key:
+            log.info(
+                "LLM: no API key in $%s; sending the placeholder %r "
+                "(fine for Ollama, llama.cpp server, LM Studio)",
+                settings.api_key_env,
+                PLACEHOLDER_KEY,
+            )
+        # No client retries (the answerer retries once); first-token and total
+        # deadlines are enforced around each read below, so the client's own read
+        # timeout is only a backstop.
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=api_key or PLACEHOLDER_KEY,
+            timeout=openai.Timeout(t.total_s, connect=t.connect_s),
+            max_retries=0,
+        )
+        log.info("LLM: %s", self.describe())
+
+    def describe(self) -> str:
+        s = self.settings
+        return f"openai-compatible server {self._client.base_url} model={s.model}"
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def stream(self, messages: Sequence[ChatTurn]) -> AsyncGenerator[str, None]:
+        loop = asyncio.get_running_loop()
+        t = self.settings.timeouts
+        start = loop.time()
+        total_deadline = start + t.total_s
+        first_deadline = min(start + t.first_token_s, total_deadline)
+        got_first = False
+        finish: str | None = None
+        chunks: openai.AsyncStream[ChatCompletionChunk] | None = None
+        try:
+            try:
+                async with asyncio.timeout_at(first_deadline):
+                    chunks = await self._client.chat.completions.create(
+                        model=self.settings.model,
+                        messages=[_to_openai(m) for m in messages],
+                        temperature=self.settings.temperature,
+                        max_tokens=self.settings.max_tokens,
+                        stream=True,
+                    )
+            except TimeoutError:
+                raise self._deadline_error(first_deadline, total_deadline, got_first) from None
+            except openai.OpenAIError as exc:
+                raise self._map_error(exc, started=False, got_first=False) from exc
+            while True:
+                deadline = total_deadline if got_first else first_deadline
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise self._deadline_error(deadline, total_deadline, got_first) from None
+                except openai.OpenAIError as exc:
+                    raise self._map_error(exc, started=True, got_first=got_first) from exc
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        finish = choice.finish_reason
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        if not got_first:
+                            got_first = True
+                            log.debug("LLM: first token after %.2f s", loop.time() - start)
+                        yield text
+            if finish is None:
+                raise LLMError(
+                    LLMErrorKind.NO_DONE,
+                    "the stream ended without a finish reason ([DONE] missing); "
+                    "the answer may be incomplete",
+                )
+            if finish != "stop":
+                log.warning("LLM: answer ended with finish_reason=%s (max_tokens too low?)", finish)
+        finally:
+            if chunks is not None:
+                await chunks.close()
+
+    @staticmethod
+    def _deadline_error(deadline: float, total_deadline: float, got_first: bool) -> LLMError:
+        if not got_first and deadline < total_deadline:
+            return LLMError(LLMErrorKind.TIMEOUT_FIRST_TOKEN, "no first token in time")
+        return LLMError(LLMErrorKind.TIMEOUT_TOTAL, "the answer took longer than total_s")
+
+    def _map_error(self, exc: openai.OpenAIError, *, started: bool, got_first: bool) -> LLMError:
+        if isinstance(exc, openai.APITimeoutError):
+            if isinstance(exc.__cause__, httpx2.ConnectTimeout):
+                return LLMError(LLMErrorKind.TIMEOUT_CONNECT, "could not connect in time")
+            if not got_first:
+                return LLMError(LLMErrorKind.TIMEOUT_FIRST_TOKEN, "no first token in time")
+            return LLMError(LLMErrorKind.TIMEOUT_TOTAL, "the server stopped sending")
+        if isinstance(exc, openai.APIConnectionError):
+            if started:
+                return LLMError(LLMErrorKind.CUT, "the connection broke while streaming")
+            return LLMError(
+                LLMErrorKind.CONNECT, f"cannot reach {self._client.base_url} ({exc.__cause__!r})"
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return LLMError(
+                LLMErrorKind.HTTP_STATUS,
+                f"HTTP {exc.status_code} from {self._client.base_url}",
+                status=exc.status_code,
+            )
+        return LLMError(LLMErrorKind.BAD_RESPONSE, f"{type(exc).__name__}: {exc}")
+
+
+class OfflineProvider:
+    """No network: reads the question back and says that no LLM is in use."""
+
+    # Its words are fixed (the viewer's question read back): the answerer skips
+    # the out-of-character check for scripted providers.
+    scripted = True
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+        log.info("LLM: %s", self.describe())
+
+    def describe(self) -> str:
+        return "offline (no LLM)"
+
+    async def aclose(self) -> None:
+        return None
+
+    @staticmethod
+    def answer_text(messages: Sequence[ChatTurn]) -> str:
+        asker, question = "Someone", ""
+        for turn in reversed(messages):
+            if turn.role == "user":
+                asker = turn.asker or asker
+                question = (turn.question or turn.content).strip()
+                break
+        if question and question[-1] not in ".?!…":
+            question += "."
+        return f"{asker} asks. {question} {OFFLINE_NOTICE}" if question else OFFLINE_NOTICE
+
+    async def stream(self, messages: Sequence[ChatTurn]) -> AsyncGenerator[str, None]:
+        words = self.answer_text(messages).split(" ")
+        delay = self.settings.offline_word_delay_s
+        for i, word in enumerate(words):
+            if i and delay > 0:
+                await asyncio.sleep(delay)
+            yield word if i == len(words) - 1 else word + " "
+
+
+def make_provider(settings: LLMSettings, env: Mapping[str, str]) -> LLMProvider:
+    """The provider named by ``settings.provider``; the key comes from ``env``."""
+    if settings.provider == "offline":
+        return OfflineProvider(settings)
+    if settings.base_url is None:
+        # The official API needs a key: fail now with a message that says how to set it.
+        key: str | None = from_env(
+            settings.api_key_env, purpose="your OpenAI API key (llm.api_key_env)", env=env
+        )
+    else:
+        key = env.get(settings.api_key_env, "").strip() or None
+    return OpenAIProvider(settings, key)

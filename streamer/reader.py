@@ -1,0 +1,347 @@
+"""ChatReader: chat lines in, questions for the pool and moderator commands out.
+
+One ``ChatMessage`` goes through: ``sanitize`` → command parse (``!ask``, its aliases,
+the moderator commands) → checks (empty, too short, too long, link, banned word, per-user
+cooldown) → ``pool.add`` → a chat reply. Every message gets a ``Verdict``; ``handle``
+never raises on any message content.
+
+The pool is reached through ``PoolLike`` (any object whose ``add`` returns something with
+``.status.name`` in ACCEPTED / MERGED / POOL_FULL and ``.question``), so this module does
+not import the pool.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from streamer.config import CommandSettings, FilterSettings
+from streamer.filters import BannedWords, find_link, sanitize
+from streamer.messages import ChatMessage, ModAction, ModCommand, Question, new_id
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AddResultLike",
+    "ChatReader",
+    "Outcome",
+    "PoolLike",
+    "Reason",
+    "Verdict",
+]
+
+Outcome = Literal["accepted", "merged", "rejected", "command", "ignored"]
+Reason = Literal[
+    "ok",
+    "not_a_command",
+    "too_short",
+    "too_long",
+    "banned_word",
+    "link",
+    "cooldown",
+    "duplicate",
+    "pool_full",
+    "not_moderator",
+    "unknown_command",
+    "empty",
+    "internal_error",
+]
+
+_LOG_TEXT_CHARS = 80
+_MAX_NAME_CHARS = 25  # Twitch display names are at most 25 characters
+_MAX_REPLY_CHARS = 500  # Twitch's limit for one chat message
+_MIN_PRUNE_AT = 1024
+
+
+class _StatusLike(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class AddResultLike(Protocol):
+    """What ``pool.add`` returns: ``status.name`` is ACCEPTED, MERGED or POOL_FULL."""
+
+    @property
+    def status(self) -> _StatusLike: ...
+
+    @property
+    def question(self) -> Question: ...
+
+
+class PoolLike(Protocol):
+    """The part of the question pool the reader uses (sync ``add``; async also works)."""
+
+    def add(self, question: Question) -> AddResultLike | Awaitable[AddResultLike]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What happened to one chat message.
+
+    ``reason`` is a short machine-readable code; ``detail`` is for humans (operator logs,
+    status), never contains the banned word, and shows no raw message text.
+    """
+
+    outcome: Outcome
+    reason: Reason
+    detail: str = ""
+    question: Question | None = None
+
+
+def _shorten(text: str, limit: int = _LOG_TEXT_CHARS) -> str:
+    """``repr`` of at most ``limit`` characters: control characters cannot forge a line."""
+    if len(text) > limit:
+        return repr(text[:limit]) + f"...(+{len(text) - limit} chars)"
+    return repr(text)
+
+
+class ChatReader:
+    """Parses ``!ask`` and moderator commands, filters, rate-limits, feeds the pool."""
+
+    def __init__(
+        self,
+        commands: CommandSettings,
+        filters: FilterSettings,
+        pool: PoolLike,
+        *,
+        say: Callable[[str], None] | None,
+        on_mod: Callable[[ModCommand], Awaitable[None] | None],
+        banned: BannedWords | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._commands = commands
+        self._filters = filters
+        self._pool = pool
+        self._say = say
+        self._on_mod = on_mod
+        self._banned = banned if banned is not None else BannedWords(filters.banned_words)
+        self._clock = clock
+        prefix = commands.prefix.casefold()
+        self._prefix = prefix
+        self._ask_names = frozenset(
+            [commands.ask.casefold(), *(a.casefold() for a in commands.ask_aliases if a)]
+        )
+        self._mod_names: dict[str, ModAction] = {
+            commands.skip.casefold(): ModAction.SKIP,
+            commands.clear.casefold(): ModAction.CLEAR,
+            commands.pause.casefold(): ModAction.PAUSE,
+            commands.resume.casefold(): ModAction.RESUME,
+        }
+        self._reply_on = frozenset(commands.reply_on)
+        # Long enough to tell "too long" from "fits", short enough to stay cheap.
+        self._max_scan = max(4000, 2 * filters.max_chars + 64)
+        self._last_accepted: dict[str, float] = {}  # user → clock() of last accepted ask
+        self._prune_at = _MIN_PRUNE_AT
+        self._stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts: ``total``, ``outcome.<outcome>`` and ``reason.<reason>``."""
+        return dict(self._stats)
+
+    @property
+    def banned(self) -> BannedWords:
+        return self._banned
+
+    @property
+    def cooldown_entries(self) -> int:
+        """Users whose last accepted question is still remembered (bounded)."""
+        return len(self._last_accepted)
+
+    async def run(self, messages: AsyncIterator[ChatMessage]) -> None:
+        """Handle every message until the iterator ends."""
+        async for msg in messages:
+            await self.handle(msg)
+
+    async def handle(self, msg: ChatMessage) -> Verdict:
+        """Decide about one message. Never raises on message content."""
+        try:
+            verdict = await self._handle(msg)
+        except Exception:
+            logger.exception(
+                "internal error on a message from %s: %s",
+                _shorten(str(getattr(msg, "user", "?")), 40),
+                _shorten(str(getattr(msg, "text", ""))),
+            )
+            verdict = Verdict("rejected", "internal_error", "internal error; see the log")
+        self._count(verdict)
+        return verdict
+
+    def picked(self, question: Question) -> None:
+        """Tell the asker that their question is being answered now."""
+        self._send(self._commands.picked_template, question.name or question.user, "")
+
+    # ------------------------------------------------------------------ steps
+
+    async def _handle(self, msg: ChatMessage) -> Verdict:
+        text = sanitize(msg.text, self._max_scan)
+        if not text:
+            logger.debug("empty chat line from %s", _shorten(msg.user, 40))
+            return Verdict("ignored", "empty", "empty message")
+        if text[: len(self._prefix)].casefold() != self._prefix:
+            logger.debug("chat from %s: %s", _shorten(msg.user, 40), _shorten(text))
+            return Verdict("ignored", "not_a_command", "not a command")
+        name, _, rest = text[len(self._prefix) :].partition(" ")
+        name = name.casefold()
+        if name in self._ask_names:
+            return await self._ask(msg, rest.strip())
+        action = self._mod_names.get(name)
+        if action is not None:
+            return await self._mod(msg, action, name)
+        logger.debug("unknown command from %s: %s", _shorten(msg.user, 40), _shorten(text))
+        return Verdict("ignored", "unknown_command", "unknown command")
+
+    async def _mod(self, msg: ChatMessage, action: ModAction, name: str) -> Verdict:
+        if not msg.role.is_moderator:
+            command = self._commands.prefix + name
+            return self._reject(msg, "not_moderator", f"{command} is for moderators")
+        logger.info("moderator %s: %s", _shorten(msg.user, 40), action.value)
+        result = self._on_mod(ModCommand(action, msg.user))
+        if inspect.isawaitable(result):
+            await result
+        return Verdict("command", "ok", action.value)
+
+    async def _ask(self, msg: ChatMessage, question: str) -> Verdict:
+        f = self._filters
+        if not question:
+            return self._reject(msg, "empty", "no question after the command")
+        if len(question) < f.min_chars:
+            return self._reject(
+                msg, "too_short", f"{len(question)} characters, minimum {f.min_chars}", question
+            )
+        if len(question) > f.max_chars:
+            size = f"{len(question)}+" if len(msg.text) > self._max_scan else str(len(question))
+            return self._reject(
+                msg, "too_long", f"{size} characters, maximum {f.max_chars}", question
+            )
+        if not f.allow_links:
+            link = find_link(question)
+            if link is not None:
+                return self._reject(msg, "link", "contains a link", question)
+        word = self._banned.find(question)
+        if word is not None:
+            logger.debug("banned word matched: %r", word)
+            return self._reject(msg, "banned_word", "contains a banned word", question)
+        key = msg.user.casefold()
+        now = self._clock()
+        exempt = msg.role.is_moderator or f.user_cooldown_s <= 0
+        if not exempt:
+            last = self._last_accepted.get(key)
+            if last is not None and now - last < f.user_cooldown_s:
+                wait = max(1, round(f.user_cooldown_s - (now - last)))
+                return self._reject(msg, "cooldown", f"wait {wait} s", question, wait=wait)
+        asked = Question(
+            id=new_id(),
+            user=msg.user,
+            display_name=msg.display_name,
+            text=question,
+            role=msg.role,
+            bits=max(0, int(msg.bits)),
+            asked_at=msg.received_at,
+            askers=(msg.user,),
+        )
+        added = self._pool.add(asked)
+        result = await added if isinstance(added, Awaitable) else added
+        status = str(result.status.name).casefold()
+        if status == "pool_full":
+            return self._reject(msg, "pool_full", "the question pool is full", question)
+        if status not in ("accepted", "merged"):
+            logger.error("pool.add returned an unknown status %r", result.status)
+            return Verdict("rejected", "internal_error", f"unknown pool status {status!r}")
+        if not exempt:
+            self._remember(key, now)
+        stored = result.question
+        self._send(self._commands.ack_template, self._name(msg), "")
+        if status == "merged":
+            logger.info(
+                "merged question from %s into %s (%d askers): %s",
+                _shorten(msg.user, 40),
+                stored.id,
+                len(stored.askers),
+                _shorten(question),
+            )
+            return Verdict("merged", "duplicate", "merged with a question in the pool", stored)
+        logger.info(
+            "accepted question %s from %s: %s",
+            stored.id,
+            _shorten(msg.user, 40),
+            _shorten(question),
+        )
+        return Verdict("accepted", "ok", "in the pool", stored)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _reject(
+        self,
+        msg: ChatMessage,
+        reason: Reason,
+        detail: str,
+        question: str | None = None,
+        *,
+        wait: int = 0,
+    ) -> Verdict:
+        logger.info(
+            "rejected from %s: %s (%s) text=%s",
+            _shorten(msg.user, 40),
+            reason,
+            detail,
+            _shorten(question if question is not None else msg.text),
+        )
+        if reason in self._reply_on:
+            self._send(self._commands.reject_template, self._name(msg), self._human(reason, wait))
+        return Verdict("rejected", reason, detail)
+
+    def _human(self, reason: Reason, wait: int) -> str:
+        f = self._filters
+        ask = self._commands.prefix + self._commands.ask
+        texts: dict[str, str] = {
+            "empty": f"write your question after {ask}",
+            "too_short": f"your question is too short (at least {f.min_chars} characters)",
+            "too_long": f"your question is too long (at most {f.max_chars} characters)",
+            "link": "links are not allowed in questions",
+            "banned_word": "your question contains a word that is not allowed",
+            "cooldown": f"please wait {wait} s before asking again",
+            "pool_full": "too many questions right now, please try again later",
+            "not_moderator": "that command is for moderators",
+        }
+        return texts.get(reason, "your question was not accepted")
+
+    def _name(self, msg: ChatMessage) -> str:
+        name = sanitize(msg.display_name, 200)[:_MAX_NAME_CHARS].strip()
+        return name or sanitize(msg.user, 200)[:_MAX_NAME_CHARS].strip() or "viewer"
+
+    def _send(self, template: str, user: str, reason: str) -> None:
+        if self._say is None or not template:
+            return
+        try:
+            text = template.format(user=user, reason=reason)
+        except Exception as exc:
+            logger.warning("chat reply template %r is broken (%s): plain text sent", template, exc)
+            text = f"@{user} {reason}".strip() if reason else f"@{user}"
+        # A reply must never be read as a chat command ("/ban", ".timeout").
+        text = text.lstrip("/.").strip()[:_MAX_REPLY_CHARS]
+        if not text:
+            return
+        try:
+            self._say(text)
+        except Exception:
+            logger.exception("chat reply failed")
+
+    def _remember(self, key: str, now: float) -> None:
+        self._last_accepted[key] = now
+        if len(self._last_accepted) > self._prune_at:
+            horizon = now - self._filters.user_cooldown_s
+            self._last_accepted = {k: t for k, t in self._last_accepted.items() if t > horizon}
+            self._prune_at = max(_MIN_PRUNE_AT, 2 * len(self._last_accepted))
+
+    def _count(self, verdict: Verdict) -> None:
+        self._stats["total"] += 1
+        self._stats[f"outcome.{verdict.outcome}"] += 1
+        self._stats[f"reason.{verdict.reason}"] += 1

@@ -1,0 +1,197 @@
+"""A local server that speaks OpenAI's streaming chat completions (SSE).
+
+The real openai client talks to it over real HTTP. Each request takes the next
+:class:`Scenario` from a queue (or the default one): a normal streamed reply, an
+HTTP error, a stall, a cut connection, a stream without ``[DONE]``. Every request
+is recorded (body, messages, headers) so tests can check prompts and the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Scenario:
+    """What the server does for one request. Build it with the class methods."""
+
+    text: str = "Hello from the fake server."
+    chunks: list[str] | None = None  # explicit chunking (else word by word)
+    delay_s: float = 0.0  # between chunks (simulates a model writing)
+    status: int | None = None  # answer with this HTTP error instead of a stream
+    stall: bool = False  # send headers, then nothing until the server closes
+    stall_headers: bool = False  # send nothing at all (not even headers) until it closes
+    cut_after: int | None = None  # close the connection after this many text chunks
+    no_done: bool = False  # end the body without finish_reason and without [DONE]
+    # Stop after this many text chunks until ``gate`` is set (deterministic slow stream).
+    pause_after: int | None = None
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def reply(cls, text: str, *, delay_s: float = 0.0, chunks: list[str] | None = None) -> Scenario:
+        return cls(text=text, delay_s=delay_s, chunks=chunks)
+
+    @classmethod
+    def error(cls, status: int = 500) -> Scenario:
+        return cls(status=status)
+
+    @classmethod
+    def stalled(cls, *, before_headers: bool = False) -> Scenario:
+        return cls(stall=not before_headers, stall_headers=before_headers)
+
+    @classmethod
+    def cut(cls, text: str, after: int) -> Scenario:
+        return cls(text=text, cut_after=after)
+
+    @classmethod
+    def without_done(cls, text: str) -> Scenario:
+        return cls(text=text, no_done=True)
+
+    @classmethod
+    def paused(cls, text: str, after: int) -> Scenario:
+        return cls(text=text, pause_after=after)
+
+    def pieces(self) -> list[str]:
+        if self.chunks is not None:
+            return list(self.chunks)
+        return re.findall(r"\s*\S+", self.text)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", []))
+
+    @property
+    def model(self) -> str:
+        return str(self.body.get("model", ""))
+
+
+class FakeOpenAIServer:
+    """``async with FakeOpenAIServer() as server: ... server.base_url``."""
+
+    def __init__(self, default: Scenario | None = None) -> None:
+        self.default = default or Scenario()
+        self.scenarios: deque[Scenario] = deque()
+        self.requests: list[RecordedRequest] = []
+        self.streams_started = 0
+        self.streams_finished = 0
+        self._closing = asyncio.Event()
+        self._ids = itertools.count(1)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def push(self, *scenarios: Scenario) -> None:
+        self.scenarios.extend(scenarios)
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def close(self) -> None:
+        self._closing.set()
+        for scenario in self.scenarios:
+            scenario.gate.set()
+        await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeOpenAIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ handler
+
+    async def _wait_closing_or(self, event: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._closing.wait()), asyncio.ensure_future(event.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(RecordedRequest(body=body, headers=dict(request.headers)))
+        scenario = self.scenarios.popleft() if self.scenarios else self.default
+        if scenario.status is not None:
+            return web.json_response(
+                {"error": {"message": "fake server error", "type": "server_error", "code": None}},
+                status=scenario.status,
+            )
+        if not body.get("stream"):
+            return web.json_response({"error": {"message": "only stream=true"}}, status=400)
+        if scenario.stall_headers:
+            await self._closing.wait()
+            return web.Response(status=503)
+        model = str(body.get("model", "fake"))
+        chunk_id = f"chatcmpl-fake{next(self._ids)}"
+        created = int(time.time())
+
+        def event(delta: dict[str, Any], finish: str | None) -> bytes:
+            data = {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return f"data: {json.dumps(data)}\n\n".encode()
+
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        self.streams_started += 1
+        try:
+            if scenario.stall:
+                await self._closing.wait()
+                return resp
+            await resp.write(event({"role": "assistant", "content": ""}, None))
+            for n, piece in enumerate(scenario.pieces()):
+                if n == scenario.cut_after:
+                    assert request.transport is not None
+                    request.transport.abort()  # no terminating chunk: a broken body
+                    return resp
+                if n == scenario.pause_after:
+                    await self._wait_closing_or(scenario.gate)
+                if scenario.delay_s:
+                    await asyncio.sleep(scenario.delay_s)
+                await resp.write(event({"content": piece}, None))
+            if not scenario.no_done:
+                await resp.write(event({}, "stop"))
+                await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+            self.streams_finished += 1
+        except ConnectionError:
+            pass  # the client went away (it timed out or gave up)
+        return resp

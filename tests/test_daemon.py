@@ -1,0 +1,179 @@
+"""The daemon as a user runs it: `streamer run` in a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "config" / "demo.yaml"
+
+pytestmark = pytest.mark.slow
+
+
+def streamer_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streamer", *args]
+
+
+def run_streamer(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        streamer_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+    )
+
+
+def fast(data_dir: Path) -> list[str]:
+    return [
+        "--set",
+        f"data_dir={data_dir}",
+        "--set",
+        "chat.replay_speed=0",
+        "--set",
+        "pool.interval_s=0.05",
+        "--set",
+        "llm.offline_word_delay_s=0",
+        "--set",
+        "log.format=json",
+    ]
+
+
+def json_logs(stderr: str) -> list[dict[str, object]]:
+    out = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def test_demo_once_prints_the_answer_segments(tmp_path: Path) -> None:
+    proc = run_streamer("run", "--config", str(DEMO), "--once", *fast(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    # Each accepted demo question is answered, read back by the offline provider.
+    for fragment in ("why is the sky blue", "favourite game", "rainbows form", "Bob Ross"):
+        assert fragment in out, out
+    # Rejected ones are not: the link, and alice's second question (cooldown).
+    assert "spam.example.com" not in out
+    assert "one more thing" not in out
+    # Every answer ends with a segment flagged last.
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert sum("(last)" in line for line in lines) == 4, out
+    logs = json_logs(proc.stderr)
+    messages = " ".join(str(entry["message"]) for entry in logs)
+    assert "no LLM" in messages or "offline" in messages
+    assert (tmp_path / "questions.db").exists()
+    assert (tmp_path / "streamer.log").exists()
+
+
+def test_hostile_chat_never_crashes_the_daemon(tmp_path: Path) -> None:
+    from tests.hostile_corpus import BANNED_WORDS, write_corpus
+
+    corpus = write_corpus(tmp_path / "hostile.jsonl")
+    assert corpus.lines >= 200
+    banned = json.dumps(list(BANNED_WORDS))
+    proc = run_streamer(
+        "run",
+        "--config",
+        str(DEMO),
+        "--once",
+        *fast(tmp_path / "data"),
+        "--set",
+        f"chat.replay_file={corpus.path}",
+        "--set",
+        "filters.banned_words_file=null",
+        "--set",
+        f"filters.banned_words={banned}",
+        "--set",
+        "filters.user_cooldown_s=0",
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    logs = json_logs(proc.stderr)
+    summary = [e for e in logs if str(e["message"]).startswith("chat summary")]
+    assert len(summary) == 1
+    stats = summary[0]["chat_stats"]
+    assert isinstance(stats, dict)
+    # Every well-formed line got a verdict, and every verdict has an outcome and a reason.
+    assert stats["total"] == corpus.lines - corpus.malformed
+    outcomes = sum(v for k, v in stats.items() if k.startswith("outcome."))
+    reasons = sum(v for k, v in stats.items() if k.startswith("reason."))
+    assert outcomes == reasons == stats["total"]
+    assert stats.get("reason.internal_error", 0) == 0
+    # Malformed lines were logged and skipped, one warning each.
+    skipped = [e for e in logs if "skipped" in str(e["message"]) and e["level"] == "WARNING"]
+    assert len(skipped) == corpus.malformed
+    # No log line carries a raw control character (log forging) or a megabyte.
+    for line in proc.stderr.splitlines():
+        assert len(line) < 20_000
+    # The accepted questions were all answered.
+    assert stats.get("outcome.accepted", 0) > 0
+    assert proc.stdout.count("(last)") == stats["outcome.accepted"]
+
+
+def test_sigterm_finishes_then_a_restart_answers_the_rest(tmp_path: Path) -> None:
+    chat = tmp_path / "chat.jsonl"
+    lines = [
+        {"user": f"user{i}", "text": f"!ask question number {i} for the show?"} for i in range(5)
+    ]
+    # A long pause at the end keeps the chat open: the daemon runs until signalled.
+    lines.append({"user": "late", "text": "!ask am I too late?", "delay_s": 600})
+    chat.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    data = tmp_path / "data"
+    args = [*fast(data), "--set", f"chat.replay_file={chat}", "--set", "pool.policy=fifo"]
+    errfile = tmp_path / "stderr.log"
+    with errfile.open("w") as errs:
+        proc = subprocess.Popen(
+            streamer_cmd(
+                "run",
+                "--config",
+                str(DEMO),
+                *args,
+                "--set",
+                "chat.replay_speed=1",
+                "--set",
+                "pool.interval_s=1",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=errs,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()  # the first answer's first segment
+            assert first.startswith("["), first
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.stdout.read()  # the same buffered reader: no line is lost
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    err = errfile.read_text()
+    assert proc.returncode == 0, err[-3000:]
+    assert "stopping" in err
+    answered_before = (first + rest).count("(last)")
+    assert 1 <= answered_before < 5, (first, rest, err[-3000:])
+    # The rest were kept and are answered after a restart (the late question never came).
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    again = run_streamer(
+        "run", "--config", str(DEMO), "--once", *args, "--set", f"chat.replay_file={empty}"
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    answered = first + rest + again.stdout
+    for i in range(5):
+        assert answered.count(f"question number {i} ") == 1, answered

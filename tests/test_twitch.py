@@ -1,0 +1,449 @@
+"""Twitch chat end to end: the real twitchio client against the local fake Twitch.
+
+The fake (tests/fakes/twitch_server.py) plays OAuth, Helix and the EventSub WebSocket;
+nothing of twitchio or of our code is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from streamer.chat.base import ChatSendError
+from streamer.chat.sender import ChatRateLimitedError, RateLimitedSender, limit_for
+from streamer.chat.twitch import (
+    TwitchAuthError,
+    TwitchChatSource,
+    set_twitchio_endpoints,
+    twitchio_endpoints,
+)
+from streamer.chat.twitch_login import TwitchLoginError, device_code_login
+from streamer.messages import ChatMessage, Role
+from streamer.secrets import load_twitch_tokens
+from tests.fakes.twitch_server import FakeTwitch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def twitch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTwitch]:
+    """A running fake Twitch. twitchio's endpoint globals are restored afterwards, and the
+    test runs in tmp_path so a stray `.tio.tokens.json` would be seen."""
+    monkeypatch.chdir(tmp_path)
+    endpoints = twitchio_endpoints()
+    try:
+        async with FakeTwitch() as fake:
+            yield fake
+    finally:
+        set_twitchio_endpoints(*endpoints)
+
+
+@pytest.fixture
+def token_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "twitch_tokens.json"
+
+
+@pytest.fixture
+async def source(twitch: FakeTwitch, token_path: Path) -> AsyncIterator[TwitchChatSource]:
+    chat = TwitchChatSource(
+        twitch.settings(), twitch.bot_tokens, twitch.client_secret, token_path=token_path
+    )
+    await chat.start()
+    yield chat
+    await chat.close()
+
+
+@contextlib.asynccontextmanager
+async def reading(chat: TwitchChatSource) -> AsyncIterator[Callable[[], Awaitable[ChatMessage]]]:
+    """``next_message()`` with a timeout, on one ``messages()`` iterator closed at the end."""
+    stream = chat.messages()
+
+    async def next_message() -> ChatMessage:
+        async with asyncio.timeout(5):
+            return await anext(stream)
+
+    try:
+        yield next_message
+    finally:
+        await stream.aclose()
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def assert_no_twitchio_token_file(tmp_path: Path) -> None:
+    for folder in (tmp_path, REPO, Path.cwd()):
+        assert not list(folder.rglob(".tio.tokens.json")), f".tio.tokens.json in {folder}"
+
+
+# ---------------------------------------------------------------------- chat in and out
+
+
+async def test_ask_arrives_and_ack_reaches_helix(
+    twitch: FakeTwitch, source: TwitchChatSource
+) -> None:
+    async with reading(source) as next_message:
+        message_id = await twitch.inject_chat(
+            "Alice", "!ask what is your favourite colour?", badges={"subscriber": "12", "vip": "1"}
+        )
+        message = await next_message()
+
+    alice = twitch.user("alice")
+    assert message.user == "alice"
+    assert message.display_name == "Alice"
+    assert message.user_id == alice.id
+    assert message.text == "!ask what is your favourite colour?"
+    assert message.badges == frozenset({"subscriber", "vip"})
+    assert message.role is Role.VIP
+    assert message.bits == 0
+    assert message.first_message is False
+    assert message.message_id == message_id
+
+    assert source.bot_is_moderator is False
+    sender = RateLimitedSender(source.send, limit=limit_for(source.bot_is_moderator))
+    sender.start()
+    sender.say(f"@{message.name}, your question is in the queue")
+    await twitch.wait_until(lambda: len(twitch.sent_chat) == 1)
+    await sender.close()
+
+    (sent,) = twitch.sent_chat
+    assert sent.broadcaster_id == twitch.owner.id
+    assert sent.sender_id == twitch.bot.id
+    assert sent.message == "@Alice, your question is in the queue"
+    assert sender.sent == 1 and sender.pending == 0
+
+
+async def test_badges_bits_intro_and_own_messages(
+    twitch: FakeTwitch, source: TwitchChatSource
+) -> None:
+    async with reading(source) as next_message:
+        await twitch.inject_chat(twitch.bot.login, "@Alice, your question is in the queue")
+        await twitch.inject_chat("TheBroadcaster", "!ask hi", badges=["broadcaster", "subscriber"])
+        await twitch.inject_chat("modder", "!skip", badges=["moderator"])
+        await twitch.inject_chat("cheerful", "Cheer100 !ask a paid question", bits=100)
+        await twitch.inject_chat(
+            "newbie", "hello everyone, first time here", message_type="user_intro"
+        )
+        got = [await next_message() for _ in range(4)]
+
+    assert [m.user for m in got] == ["thebroadcaster", "modder", "cheerful", "newbie"]
+    assert got[0].badges == frozenset({"broadcaster", "subscriber"})
+    assert got[0].role is Role.BROADCASTER
+    assert got[1].role is Role.MODERATOR
+    assert got[2].bits == 100 and got[2].text == "Cheer100 !ask a paid question"
+    assert got[3].first_message is True and got[3].role is Role.FIRST_TIME
+    assert source.received == 4
+
+
+async def test_send_errors_become_chat_send_error(
+    twitch: FakeTwitch, source: TwitchChatSource
+) -> None:
+    twitch.fail_chat("drop")
+    with pytest.raises(ChatSendError, match="msg_duplicate"):
+        await source.send("hello")
+    twitch.fail_chat("429")
+    with pytest.raises(ChatRateLimitedError, match="429"):
+        await source.send("hello")
+    with pytest.raises(ChatSendError, match="500"):
+        await source.send("x" * 501)
+    await source.send("hello")
+    assert [a.outcome for a in twitch.chat_attempts] == ["dropped", "429", "sent"]
+
+
+async def test_queue_overflow_drops_oldest(
+    twitch: FakeTwitch, token_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = TwitchChatSource(
+        twitch.settings(),
+        twitch.bot_tokens,
+        twitch.client_secret,
+        token_path=token_path,
+        queue_size=3,
+    )
+    await chat.start()
+    try:
+        for i in range(5):
+            await twitch.inject_chat("spammer", f"line {i}")
+        async with asyncio.timeout(5):
+            await chat.wait_received(5)
+        assert "dropping the oldest" in caplog.text
+        async with reading(chat) as next_message:
+            assert [(await next_message()).text for _ in range(3)] == ["line 2", "line 3", "line 4"]
+    finally:
+        await chat.close()
+    assert chat.dropped == 2
+
+
+async def test_close_ends_messages(twitch: FakeTwitch, token_path: Path) -> None:
+    chat = TwitchChatSource(
+        twitch.settings(), twitch.bot_tokens, twitch.client_secret, token_path=token_path
+    )
+    await chat.start()
+    stream = chat.messages()
+    waiter = asyncio.create_task(anext(stream, None))
+    await chat.close()
+    assert await asyncio.wait_for(waiter, 5) is None
+    await stream.aclose()
+    await twitch.wait_until(lambda: twitch.open_sessions == 0)
+
+
+# ---------------------------------------------------------------------- connection
+
+
+async def test_dropped_websocket_reconnects(twitch: FakeTwitch, source: TwitchChatSource) -> None:
+    async with reading(source) as next_message:
+        await twitch.inject_chat("alice", "before the drop")
+        assert (await next_message()).text == "before the drop"
+        (first_session,) = twitch.chat_sessions
+
+        await twitch.drop_websockets()
+        await twitch.wait_until(lambda: twitch.connections == 2 and len(twitch.chat_sessions) == 1)
+        assert twitch.chat_sessions != [first_session]
+
+        await twitch.inject_chat("alice", "after the drop")
+        assert (await next_message()).text == "after the drop"
+
+
+async def test_session_reconnect_moves_to_new_url(
+    twitch: FakeTwitch, source: TwitchChatSource
+) -> None:
+    async with reading(source) as next_message:
+        (first_session,) = twitch.chat_sessions
+        await twitch.send_reconnect()
+        await twitch.wait_until(
+            lambda: twitch.open_sessions == 1 and twitch.chat_sessions not in ([], [first_session])
+        )
+        await twitch.inject_chat("bob", "after reconnect")
+        assert (await next_message()).text == "after reconnect"
+    assert twitch.subscriptions_created == 1  # subscriptions moved; no resubscribe needed
+    assert twitch.client_messages == []
+
+
+async def test_bad_client_secret_is_a_clear_error(twitch: FakeTwitch) -> None:
+    chat = TwitchChatSource(twitch.settings(), twitch.bot_tokens, "wrong-secret")
+    with pytest.raises(TwitchAuthError, match="client id and secret"):
+        await chat.start()
+    assert twitch.open_sessions == 0
+
+
+async def test_dead_bot_token_is_a_clear_error_without_secrets(twitch: FakeTwitch) -> None:
+    twitch.expire_user_tokens()
+    twitch.revoke_refresh_tokens()
+    chat = TwitchChatSource(twitch.settings(), twitch.bot_tokens, twitch.client_secret)
+    with pytest.raises(TwitchAuthError, match="streamer twitch login") as info:
+        await chat.start()
+    text = str(info.value)
+    assert twitch.bot_tokens.access_token not in text
+    assert twitch.bot_tokens.refresh_token not in text
+
+
+async def test_token_of_another_user_is_refused(twitch: FakeTwitch) -> None:
+    chat = TwitchChatSource(
+        twitch.settings(bot_id="31337"), twitch.bot_tokens, twitch.client_secret
+    )
+    with pytest.raises(TwitchAuthError, match=r"twitch\.bot_id is 31337"):
+        await chat.start()
+
+
+# ---------------------------------------------------------------------- tokens
+
+
+async def test_expired_token_is_refreshed_and_saved_0600(
+    twitch: FakeTwitch, source: TwitchChatSource, token_path: Path, tmp_path: Path
+) -> None:
+    old = source.tokens
+    twitch.expire_user_tokens()
+
+    await source.send("hello after expiry")  # Helix 401 -> twitchio refreshes -> retries
+    async with asyncio.timeout(5):
+        await source.wait_tokens_saved(1)
+
+    assert twitch.refreshes == 1
+    assert [c.message for c in twitch.sent_chat] == ["hello after expiry"]
+    saved = load_twitch_tokens(token_path, env={})
+    assert saved == source.tokens
+    assert saved.access_token != old.access_token and saved.refresh_token != old.refresh_token
+    assert saved.user_id == twitch.bot.id and saved.login == twitch.bot.login
+    assert file_mode(token_path) == 0o600
+    await source.close()
+    assert_no_twitchio_token_file(tmp_path)
+
+
+async def test_expired_token_at_start_is_refreshed(
+    twitch: FakeTwitch, token_path: Path, tmp_path: Path
+) -> None:
+    twitch.expire_user_tokens()
+    chat = TwitchChatSource(
+        twitch.settings(), twitch.bot_tokens, twitch.client_secret, token_path=token_path
+    )
+    await chat.start()
+    try:
+        async with asyncio.timeout(5):
+            await chat.wait_tokens_saved(1)
+        assert twitch.refreshes == 1
+        assert load_twitch_tokens(token_path, env={}).access_token == chat.tokens.access_token
+        assert file_mode(token_path) == 0o600
+    finally:
+        await chat.close()
+    assert_no_twitchio_token_file(tmp_path)
+
+
+# ---------------------------------------------------------------------- rate limit
+
+
+async def test_burst_of_100_acks_respects_the_window(
+    twitch: FakeTwitch, source: TwitchChatSource
+) -> None:
+    limit, window = 20, 0.5
+    sender = RateLimitedSender(source.send, limit=limit, window_s=window)
+    sender.start()
+    for i in range(100):
+        sender.say(f"@viewer{i}, your question is in the queue")
+    assert sender.pending >= 99
+    await twitch.wait_until(lambda: len(twitch.sent_chat) == 100)
+    await sender.close()
+
+    assert [c.message for c in twitch.sent_chat] == [
+        f"@viewer{i}, your question is in the queue" for i in range(100)
+    ]
+    stamps = [c.at for c in twitch.sent_chat]
+    # Any `limit + 1` consecutive sends span at least a window: no window holds more.
+    for i in range(len(stamps) - limit):
+        assert stamps[i + limit] - stamps[i] >= window, f"window overrun at send {i}"
+    assert sender.sent == 100
+
+
+async def test_long_ack_is_cut_to_500(twitch: FakeTwitch, source: TwitchChatSource) -> None:
+    sender = RateLimitedSender(source.send, limit=20)
+    sender.start()
+    sender.say("@Alice, " + "blah " * 300)
+    await twitch.wait_until(lambda: len(twitch.sent_chat) == 1)
+    await sender.close()
+    text = twitch.sent_chat[0].message
+    assert len(text) <= 500 and text.endswith("blah…")
+
+
+async def test_429_and_dropped_sends_are_logged_and_worker_continues(
+    twitch: FakeTwitch, source: TwitchChatSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="streamer.chat.sender")
+    sender = RateLimitedSender(source.send, limit=20, window_s=0.3)
+    sender.start()
+    twitch.fail_chat("429")
+    sender.say("first")
+    sender.say("second")
+    await twitch.wait_until(lambda: len(twitch.sent_chat) == 2)
+    twitch.fail_chat("drop")
+    sender.say("third")
+    sender.say("fourth")
+    await twitch.wait_until(lambda: len(twitch.sent_chat) == 3)
+    await sender.close()
+
+    attempts = twitch.chat_attempts
+    assert [(a.message, a.outcome) for a in attempts] == [
+        ("first", "429"),
+        ("first", "sent"),
+        ("second", "sent"),
+        ("third", "dropped"),
+        ("fourth", "sent"),
+    ]
+    assert attempts[1].at - attempts[0].at >= 0.3  # backed off for a whole window
+    assert "rate-limited" in caplog.text and "msg_duplicate" in caplog.text
+    assert sender.sent == 3 and sender.failed == 2
+
+
+# ---------------------------------------------------------------------- device-code login
+
+
+class RecordedSleep:
+    """Stands in for asyncio.sleep: records the delays, advances a virtual clock."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.now = 0.0
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        self.now += delay
+        await asyncio.sleep(0)
+
+    def clock(self) -> float:
+        return self.now
+
+
+async def test_device_code_login_pending_then_success(twitch: FakeTwitch, tmp_path: Path) -> None:
+    twitch.device_flow(pending_polls=3, slow_down_polls=[2])
+    lines: list[str] = []
+    sleep = RecordedSleep()
+    path = tmp_path / "secret" / "twitch_tokens.json"
+
+    tokens = await device_code_login(
+        twitch.settings(bot_id=""),
+        show=lines.append,
+        token_path=path,
+        sleep=sleep,
+        clock=sleep.clock,
+    )
+
+    assert tokens.user_id == twitch.bot.id and tokens.login == twitch.bot.login
+    assert load_twitch_tokens(path, env={}) == tokens
+    assert file_mode(path) == 0o600
+    # interval 5 s; slow_down at poll 2 adds 5 s; success at poll 4
+    assert sleep.delays == [5, 5, 10, 10]
+    assert twitch.device_polls == 4
+    shown = "\n".join(lines)
+    assert "https://www.twitch.tv/activate" in shown
+    assert f'twitch.bot_id: "{twitch.bot.id}"' in shown
+    assert "channel:bot" in shown and "moderator" in shown
+    assert tokens.access_token not in shown and tokens.refresh_token not in shown
+
+    # The new token works for the chat source.
+    chat = TwitchChatSource(twitch.settings(), tokens, twitch.client_secret, token_path=path)
+    await chat.start()
+    await chat.close()
+
+
+async def test_device_code_login_denied(twitch: FakeTwitch, tmp_path: Path) -> None:
+    twitch.device_flow(pending_polls=1, outcome="deny")
+    sleep = RecordedSleep()
+    path = tmp_path / "twitch_tokens.json"
+    with pytest.raises(TwitchLoginError, match="denied"):
+        await device_code_login(
+            twitch.settings(), show=lambda _: None, token_path=path, sleep=sleep, clock=sleep.clock
+        )
+    assert not path.exists()
+
+
+async def test_device_code_login_expired_code(twitch: FakeTwitch, tmp_path: Path) -> None:
+    twitch.device_flow(pending_polls=0, outcome="expire")
+    sleep = RecordedSleep()
+    with pytest.raises(TwitchLoginError, match="expired"):
+        await device_code_login(
+            twitch.settings(),
+            show=lambda _: None,
+            token_path=tmp_path / "t.json",
+            sleep=sleep,
+            clock=sleep.clock,
+        )
+
+
+async def test_device_code_login_gives_up_at_expiry(tmp_path: Path) -> None:
+    async with FakeTwitch(device_expires_in_s=20) as twitch:
+        twitch.device_flow(pending_polls=1000)
+        sleep = RecordedSleep()
+        with pytest.raises(TwitchLoginError, match="expired"):
+            await device_code_login(
+                twitch.settings(),
+                show=lambda _: None,
+                token_path=tmp_path / "t.json",
+                sleep=sleep,
+                clock=sleep.clock,
+            )
+        assert twitch.device_polls == 3  # polls at 5, 10, 15 s; at 20 s the code is gone
