@@ -173,22 +173,26 @@ class Daemon:
     # ------------------------------------------------------------------ commands
 
     async def on_mod(self, cmd: ModCommand) -> None:
+        """A moderator's command; the moderator gets a short reply in chat."""
         log.info("moderator %s: !%s", cmd.user, cmd.action.value)
         if cmd.action is ModAction.SKIP:
             current = self.state.current
             if current is None:
-                log.info("!skip: nothing is being answered")
-                return
-            self._skip_events.setdefault(current.id, asyncio.Event()).set()
+                reply = "nothing to skip"
+            else:
+                self._skip_events.setdefault(current.id, asyncio.Event()).set()
+                reply = f"skipped {current.name}'s question"
         elif cmd.action is ModAction.CLEAR:
             count = self.pool.clear()
-            log.info("!clear: %d pooled questions dropped", count)
+            reply = f"cleared {count} waiting question{'s' if count != 1 else ''}"
         elif cmd.action is ModAction.PAUSE:
             self.state.paused = True
-            log.info("paused: no new question is picked until !resume")
-        elif cmd.action is ModAction.RESUME:
+            reply = "paused: no new question is picked until !resume"
+        else:
             self.state.paused = False
-            log.info("resumed")
+            reply = "resumed"
+        log.info("!%s: %s", cmd.action.value, reply)
+        self.sender.say(f"@{cmd.user}, {reply}")
 
     # ------------------------------------------------------------------ stages
 

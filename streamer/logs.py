@@ -56,6 +56,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class _DropStarletteHint(logging.Filter):
+    """twitchio warns on every start that its optional web adapter is not installed;
+    we do not use it (login is the device-code flow)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "StarletteAdapter" not in record.getMessage()
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text", file: Path | None = None) -> SecretFilter:
     """Configure the root logger; return the secret filter to register secrets with."""
     secret_filter = SecretFilter()
@@ -79,6 +87,9 @@ def setup_logging(level: str = "INFO", fmt: str = "text", file: Path | None = No
         root.addHandler(handler)
     root.setLevel(level)
     # Chatty libraries: their INFO lines are noise for an operator.
+    twitchio_client = logging.getLogger("twitchio.client")
+    if not any(isinstance(f, _DropStarletteHint) for f in twitchio_client.filters):
+        twitchio_client.addFilter(_DropStarletteHint())
     for name in ("httpx", "httpx2", "openai", "apscheduler", "twitchio.websockets", "aiohttp"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     return secret_filter

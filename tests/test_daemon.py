@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -177,3 +178,78 @@ def test_sigterm_finishes_then_a_restart_answers_the_rest(tmp_path: Path) -> Non
     answered = first + rest + again.stdout
     for i in range(5):
         assert answered.count(f"question number {i} ") == 1, answered
+
+
+async def test_sigkill_mid_answer_loses_no_question(tmp_path: Path) -> None:
+    from tests.fakes.openai_server import FakeOpenAIServer, Scenario
+
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(
+        json.dumps({"user": "alice", "text": "!ask tell me the longest story you know"})
+        + "\n"
+        # Keep the chat open so the first run never ends by itself.
+        + json.dumps({"user": "late", "text": "!ask too late?", "delay_s": 600})
+        + "\n",
+        encoding="utf-8",
+    )
+    story = (
+        "Well, that is a long story, my dear friend from the chat. It starts in a small "
+        "village far away, where nobody had ever seen the sea."
+    )
+    async with FakeOpenAIServer() as llm:
+        stalled = Scenario.paused(story, after=18)  # stops mid-answer until released
+        llm.push(stalled)
+        args = [
+            "run",
+            "--config",
+            str(DEMO),
+            *fast(tmp_path / "data"),
+            "--set",
+            f"chat.replay_file={chat}",
+            "--set",
+            "chat.replay_speed=1",
+            "--set",
+            "llm.provider=openai",
+            "--set",
+            f"llm.base_url={llm.base_url}",
+            "--set",
+            "llm.model=test",
+        ]
+        proc = await asyncio.create_subprocess_exec(
+            *streamer_cmd(*args),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert proc.stdout is not None
+            async with asyncio.timeout(30):
+                first = (await proc.stdout.readline()).decode()
+            assert first.startswith("[") and "#0" in first, first  # mid-answer now
+            answer_id = first[1:9]
+            proc.kill()  # SIGKILL: no clean-up at all
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+            stalled.gate.set()
+        assert proc.returncode == -signal.SIGKILL
+
+        # Restart with no new chat: the interrupted question is answered from the start.
+        empty = tmp_path / "empty.jsonl"
+        empty.write_text("", encoding="utf-8")
+        again = await asyncio.create_subprocess_exec(
+            *streamer_cmd(*args, "--once", "--set", f"chat.replay_file={empty}"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        async with asyncio.timeout(60):
+            out, err = await again.communicate()
+    assert again.returncode == 0, err.decode()[-3000:]
+    lines = [line for line in out.decode().splitlines() if line.startswith(f"[{answer_id}")]
+    assert lines and "(last)" in lines[-1], out.decode()
+    assert "interrupted" in err.decode() or "restored" in err.decode()
+    assert len(llm.requests) == 2
+    assert "alice" in str(llm.requests[1].messages[-1]["content"])

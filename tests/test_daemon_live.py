@@ -1,0 +1,198 @@
+"""The daemon in-process against real protocol peers: fake Twitch (EventSub + Helix)
+driving the real twitchio client, and a fake OpenAI server for the real openai client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
+from streamer.config import Settings, settings_from_dict
+from streamer.daemon import Daemon
+from streamer.messages import AnswerAborted, AnswerMessage, Segment
+from streamer.store import QuestionStore, Status
+from tests.fakes.openai_server import FakeOpenAIServer, Scenario
+from tests.fakes.twitch_server import FakeTwitch
+
+
+class Sink:
+    """Collects what the builder hands to the next stage; wakes waiters on change."""
+
+    def __init__(self) -> None:
+        self.items: list[AnswerMessage] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, item: AnswerMessage) -> None:
+        async with self._changed:
+            self.items.append(item)
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[list[AnswerMessage]], bool]) -> None:
+        async with asyncio.timeout(10), self._changed:
+            await self._changed.wait_for(lambda: predicate(self.items))
+
+
+@pytest.fixture
+async def twitch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTwitch]:
+    monkeypatch.chdir(tmp_path)  # a stray .tio.tokens.json would land here
+    endpoints = twitchio_endpoints()
+    try:
+        async with FakeTwitch() as fake:
+            yield fake
+    finally:
+        set_twitchio_endpoints(*endpoints)
+
+
+def make_settings(tmp_path: Path, twitch: FakeTwitch, **sections: Any) -> Settings:
+    raw: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "log": {"file": False},
+        "chat": {"source": "twitch"},
+        "twitch": twitch.settings().model_dump(mode="json"),
+        "pool": {"interval_s": 0.05, "policy": "fifo"},
+        "filters": {"user_cooldown_s": 0},
+    }
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    return settings_from_dict(raw, base=tmp_path)
+
+
+def twitch_env(twitch: FakeTwitch) -> dict[str, str]:
+    return {
+        "TWITCH_CLIENT_SECRET": twitch.client_secret,
+        "TWITCH_ACCESS_TOKEN": twitch.bot_tokens.access_token,
+        "TWITCH_REFRESH_TOKEN": twitch.bot_tokens.refresh_token,
+        "OPENAI_API_KEY": "sk-test-key-123",
+    }
+
+
+async def running(daemon: Daemon) -> asyncio.Task[int]:
+    task = asyncio.create_task(daemon.run())
+    return task
+
+
+async def stop(daemon: Daemon, task: asyncio.Task[int]) -> int:
+    daemon.request_stop()
+    async with asyncio.timeout(30):
+        return await task
+
+
+def chat_texts(twitch: FakeTwitch) -> list[str]:
+    return [sent.message for sent in twitch.sent_chat]
+
+
+async def test_ask_in_twitch_chat_ack_out_and_answer(tmp_path: Path, twitch: FakeTwitch) -> None:
+    sink = Sink()
+    settings = make_settings(tmp_path, twitch)
+    daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+    task = await running(daemon)
+    try:
+        await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+        await twitch.inject_chat("alice", "!ask why is the sky blue?", badges=["subscriber"])
+        await sink.wait_for(lambda items: any(isinstance(i, Segment) and i.last for i in items))
+        await twitch.wait_until(lambda: len(twitch.sent_chat) >= 2)
+        texts = chat_texts(twitch)
+        assert "@alice, your question is in the queue" in texts
+        assert "@alice, answering now" in texts
+        segments = [i for i in sink.items if isinstance(i, Segment)]
+        assert "why is the sky blue" in " ".join(s.text for s in segments)
+        assert [s.index for s in segments] == list(range(len(segments)))
+        # A hostile line and a non-moderator's !clear do not hurt.
+        long = " ".join(f"word{i}" for i in range(200))
+        await twitch.inject_chat("mallory", "!ask \u202e\u200b" + long)
+        await twitch.inject_chat("mallory", "!clear")
+        await twitch.inject_chat("bob", "!ask what is your favourite colour?")
+        await sink.wait_for(
+            lambda items: sum(isinstance(i, Segment) and i.last for i in items) == 2
+        )
+    finally:
+        assert await stop(daemon, task) == 0
+    stats = daemon.reader.stats
+    assert stats["outcome.accepted"] == 2
+    assert stats["reason.too_long"] == 1
+    assert stats["reason.not_moderator"] == 1
+    # Nothing wrote twitchio's plain token file.
+    assert not (tmp_path / ".tio.tokens.json").exists()
+
+
+async def test_moderator_skip_pause_resume(tmp_path: Path, twitch: FakeTwitch) -> None:
+    sink = Sink()
+    async with FakeOpenAIServer() as llm:
+        # The first answer stalls after a first segment's worth of text.
+        stalled = Scenario.paused(
+            "Well, that is a long story, my dear friend from the chat. It starts in a small "
+            "village far away, where nobody had ever seen the sea.",
+            after=18,
+        )
+        llm.push(stalled, Scenario.reply("Blue, like the sky on a clear day."))
+        settings = make_settings(
+            tmp_path,
+            twitch,
+            llm={"provider": "openai", "base_url": llm.base_url, "model": "test-model"},
+        )
+        daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+        task = await running(daemon)
+        try:
+            await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+            await twitch.inject_chat("alice", "!ask tell me a long story please")
+            await sink.wait_for(lambda items: len(items) >= 1)
+            first = sink.items[0]
+            assert isinstance(first, Segment) and first.index == 0 and not first.last
+            # A viewer cannot skip; a moderator can, while the LLM is still writing.
+            await twitch.inject_chat("viewer", "!skip")
+            await twitch.inject_chat("mod", "!skip", badges=["moderator"])
+            await sink.wait_for(lambda items: any(isinstance(i, AnswerAborted) for i in items))
+            aborted = [i for i in sink.items if isinstance(i, AnswerAborted)]
+            assert aborted[0].answer_id == first.answer_id
+            assert "skip" in aborted[0].reason
+            info = daemon.pool.info(first.answer_id)
+            assert info is not None and info.status.value == "dropped"
+            # !pause: questions are accepted but not picked until !resume.
+            await twitch.wait_until(lambda: "@mod, skipped alice's question" in chat_texts(twitch))
+            await twitch.inject_chat("mod", "!pause", badges=["moderator"])
+            await twitch.wait_until(lambda: any("paused" in t for t in chat_texts(twitch)))
+            await twitch.inject_chat("bob", "!ask what is your favourite colour?")
+            await twitch.wait_until(
+                lambda: "@bob, your question is in the queue" in chat_texts(twitch)
+            )
+            assert daemon.pool.counts().get("pooled", 0) == 1
+            await twitch.inject_chat("mod", "!resume", badges=["moderator"])
+            await sink.wait_for(lambda items: any(isinstance(i, Segment) and i.last for i in items))
+        finally:
+            stalled.gate.set()
+            assert await stop(daemon, task) == 0
+    assert daemon.reader.stats["reason.not_moderator"] == 1
+    # The API key went to the server, and the prompt carried the asker's name.
+    assert llm.requests[0].headers.get("Authorization") == "Bearer sk-test-key-123"
+    assert "alice" in str(llm.requests[0].messages[-1]["content"])
+
+
+async def test_llm_down_requeues_then_drops(tmp_path: Path, twitch: FakeTwitch) -> None:
+    sink = Sink()
+    async with FakeOpenAIServer(default=Scenario.error(500)) as llm:
+        settings = make_settings(
+            tmp_path,
+            twitch,
+            llm={"provider": "openai", "base_url": llm.base_url, "model": "m"},
+            pool={"max_attempts": 2},
+        )
+        daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+        task = await running(daemon)
+        try:
+            await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+            await twitch.inject_chat("alice", "!ask are you there?")
+            # Two attempts, each a request and its one retry, then the question is dropped.
+            await sink.wait_for(lambda items: sum(isinstance(i, AnswerAborted) for i in items) == 2)
+        finally:
+            assert await stop(daemon, task) == 0
+        assert len(llm.requests) == 4
+    assert daemon.state.failed == 2
+    # The question is dropped for good, with its reason on record (not lost silently).
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        dropped = store.with_status(Status.DROPPED)
+    assert len(dropped) == 1
+    assert dropped[0].reason is not None and "500" in dropped[0].reason
