@@ -79,11 +79,13 @@ def setup_logging(level: str = "INFO", fmt: str = "text", file: Path | None = No
         handlers.append(logging.FileHandler(file, encoding="utf-8"))
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
-        old.close()
+        if getattr(old, "_streamer", False):  # ours, from an earlier call
+            root.removeHandler(old)
+            old.close()
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(secret_filter)
+        handler._streamer = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
     # Chatty libraries: their INFO lines are noise for an operator.

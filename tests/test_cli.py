@@ -1,0 +1,84 @@
+"""The command line as an operator uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streamer.cli import main
+from streamer.secrets import load_twitch_tokens
+from tests.fakes.twitch_server import FakeTwitch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_config_show_prints_every_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "config",
+                "show",
+                "--config",
+                str(ROOT / "config" / "demo.yaml"),
+                "--set",
+                "pool.interval_s=7",
+            ]
+        )
+        == 0
+    )
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["pool"]["interval_s"] == 7
+    assert shown["split"]["min_chars"] == 120  # from demo.yaml
+    assert shown["llm"]["timeouts"]["first_token_s"] == 15  # a default
+
+
+async def test_twitch_login_command_stores_a_private_token(tmp_path: Path) -> None:
+    async with FakeTwitch(device_interval_s=0) as twitch:
+        twitch.device_flow(pending_polls=1)
+        config = tmp_path / "channel.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "data_dir": "data",
+                    "twitch": twitch.settings(bot_id="").model_dump(
+                        mode="json", exclude={"token_file"}
+                    ),
+                }
+            ),
+            encoding="utf-8",
+        )
+        # The command runs its own event loop, as it does for an operator.
+        code = await asyncio.to_thread(main, ["twitch", "login", "--config", str(config)])
+    assert code == 0
+    path = tmp_path / "data" / "twitch_tokens.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    tokens = load_twitch_tokens(path, env={})
+    assert tokens.user_id == twitch.bot.id
+
+
+def test_twitch_login_needs_a_client_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "channel.yaml"
+    config.write_text("twitch:\n  client_id: ''\n", encoding="utf-8")
+    assert main(["twitch", "login", "--config", str(config)]) == 2
+    assert "twitch.client_id" in capsys.readouterr().err
+
+
+def test_run_with_twitch_but_no_secret_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TWITCH_CLIENT_SECRET", raising=False)
+    monkeypatch.delenv("TWITCH_ACCESS_TOKEN", raising=False)
+    config = tmp_path / "channel.yaml"
+    config.write_text(
+        "chat:\n  source: twitch\ntwitch:\n  client_id: abc\n  bot_id: '1'\n  owner_id: '2'\n"
+        "log:\n  file: false\n",
+        encoding="utf-8",
+    )
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "streamer twitch login" in err
+    assert "Traceback" not in err
