@@ -25,8 +25,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check streamer tests
-	$(BIN)/ruff format --check streamer tests
+	$(BIN)/ruff check streamer tests bench
+	$(BIN)/ruff format --check streamer tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
@@ -34,7 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix streamer tests
 
 bench: $(STAMP)
-	@echo "no benchmark yet: the media pipeline arrives with the broadcast issue"
+	$(BIN)/python -m bench.chat_path
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data *.egg-info
