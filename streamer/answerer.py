@@ -15,7 +15,8 @@ Every answer stream ends with either a ``Segment`` flagged ``last`` or an
   and the question asked again with the ``character_reminder``, at most
   ``max_character_retries`` times; rejected answers never enter the memory. If
   segments were already released, the answer stops there (``AnswerAborted``).
-* LLM failure (``LLMError``): if nothing was released, the question is asked
+* LLM failure (``LLMError``, or any other exception a provider lets escape,
+  counted as BAD_RESPONSE): if nothing was released, the question is asked
   once more; if that fails too, the outcome is ``requeue`` or ``dropped`` per
   ``on_failure``. If segments were released, the answer stops there: spoken text
   is never repeated.
@@ -295,23 +296,37 @@ class Answerer:
                     self._finish(run, self._failure_status(), reason)
                     yield AnswerAborted(q.id, reason)
                     return
-                except LLMError as exc:
+                except Exception as raw:
+                    # An LLMError, or anything else a provider let escape: the
+                    # same rules, so the answer still ends with AnswerAborted.
+                    if isinstance(raw, LLMError):
+                        error = raw
+                    else:
+                        log.warning(
+                            "answer %s: unexpected %s from the LLM provider",
+                            q.id,
+                            type(raw).__name__,
+                            exc_info=raw,
+                        )
+                        error = LLMError(
+                            LLMErrorKind.BAD_RESPONSE, f"unexpected {type(raw).__name__}"
+                        )
                     if run.released:
                         log.warning(
                             "answer %s: LLM failed after %d segments were released: %s",
                             q.id,
                             len(run.released),
-                            exc,
+                            error,
                         )
-                        self._finish(run, AnswerStatus.TRUNCATED, f"llm failed: {exc}")
-                        yield AnswerAborted(q.id, f"llm failed: {exc.kind}")
+                        self._finish(run, AnswerStatus.TRUNCATED, f"llm failed: {error}")
+                        yield AnswerAborted(q.id, f"llm failed: {error.kind}")
                         return
                     if failure_retries < 1:
                         failure_retries += 1
-                        log.warning("answer %s: LLM failed (%s); retrying once", q.id, exc)
+                        log.warning("answer %s: LLM failed (%s); retrying once", q.id, error)
                         continue
-                    self._finish(run, self._failure_status(), f"llm failed twice: {exc}")
-                    yield AnswerAborted(q.id, f"llm failed: {exc.kind}")
+                    self._finish(run, self._failure_status(), f"llm failed twice: {error}")
+                    yield AnswerAborted(q.id, f"llm failed: {error.kind}")
                     return
                 # Success: release what is held, the newest flagged last. The outcome
                 # and the memory are settled before the last segment leaves, so a

@@ -19,6 +19,7 @@ import yaml
 from streamer import __version__
 from streamer.config import ConfigError, Settings, load_settings
 from streamer.secrets import SecretError
+from streamer.store import StoreError
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 
@@ -107,8 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _config_failed(exc)
     # Imported after the config is known to be good: a bad config fails fast.
+    from streamer.chat.twitch import TwitchError
     from streamer.daemon import Daemon, PrintSink, run_daemon
     from streamer.logs import setup_logging
+
+    STARTUP_ERRORS = (TwitchError, StoreError, SecretError, OSError)
 
     log_file = settings.data_dir / "streamer.log" if settings.log.file else None
     secret_filter = setup_logging(settings.log.level, settings.log.format, log_file)
@@ -123,10 +127,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SecretError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except (StoreError, OSError) as exc:
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     try:
         return asyncio.run(run_daemon(daemon))
     except KeyboardInterrupt:
         return 130
+    except STARTUP_ERRORS as exc:
+        # Expected failures (Twitch unreachable or refusing the token, a locked
+        # database...): one clear line, the details are in the log file.
+        log.debug("start-up failed", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 def cmd_twitch(args: argparse.Namespace) -> int:

@@ -26,6 +26,26 @@ SECRET_KEYS: Mapping[str, str] = {
 }
 
 
+ReplyReason = Literal[
+    "cooldown",
+    "too_short",
+    "too_long",
+    "banned_word",
+    "link",
+    "pool_full",
+    "not_moderator",
+    "empty",
+]
+
+DEFAULT_REPLY_ON: tuple[ReplyReason, ...] = (
+    "cooldown",
+    "too_short",
+    "too_long",
+    "link",
+    "pool_full",
+)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -66,16 +86,14 @@ class CommandSettings(_Model):
     clear: str = "clear"
     pause: str = "pause"
     resume: str = "resume"
-    # Chat replies; {user} is the asker's display name. Empty string = no reply.
+    # Chat replies; {user} is the asker's display name (in picked_template: every asker
+    # of a merged question, e.g. "Alice @bob"). Empty string = no reply.
     ack_template: str = "@{user}, your question is in the queue"
     picked_template: str = "@{user}, answering now"
     # Reply to rejected questions ({user}, {reason}); empty = log only.
     reject_template: str = "@{user}, {reason}"
-    # Reasons that get a reply (others are only logged): cooldown, too_short, too_long,
-    # banned_word, link, pool_full, not_moderator.
-    reply_on: list[str] = Field(
-        default_factory=lambda: ["cooldown", "too_short", "too_long", "link", "pool_full"]
-    )
+    # Reasons that get a reply (others are only logged).
+    reply_on: list[ReplyReason] = Field(default_factory=lambda: list(DEFAULT_REPLY_ON))
 
     @field_validator("ask", "skip", "clear", "pause", "resume")
     @classmethod
@@ -189,8 +207,10 @@ class SplitSettings(_Model):
 
     @model_validator(mode="after")
     def _order(self) -> SplitSettings:
-        if self.max_chars < self.min_chars:
-            raise ValueError("split.max_chars must be at least split.min_chars")
+        if self.max_chars < max(self.min_chars, self.first_min_chars):
+            raise ValueError(
+                "split.max_chars must be at least split.min_chars and split.first_min_chars"
+            )
         return self
 
 
@@ -211,8 +231,12 @@ class TwitchSettings(_Model):
     api_url: str = "https://api.twitch.tv/helix/"
     auth_url: str = "https://id.twitch.tv/"
     eventsub_url: str = "wss://eventsub.wss.twitch.tv/ws"
-    # Port of the local OAuth callback used by `streamer twitch login --browser`.
-    login_port: int = Field(default=4343, ge=1, le=65535)
+
+    @field_validator("bot_id", "owner_id", mode="before")
+    @classmethod
+    def _as_text(cls, v: Any) -> Any:
+        # YAML reads 123456 as a number; an id is text.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
     @field_validator("bot_id", "owner_id")
     @classmethod
@@ -479,6 +503,7 @@ def load_settings(path: Path | None, overrides: Iterable[str] = ()) -> Settings:
     overrides = list(overrides)
     raw = apply_overrides(raw, overrides)
     if overrides:
-        source += " with --set " + " ".join(overrides)
+        # Keys only: a value might be a secret typed where it does not belong.
+        source += " with --set " + ", ".join(item.partition("=")[0] for item in overrides)
     base = path.parent.resolve() if path else Path.cwd()
     return settings_from_dict(raw, source=source, base=base)

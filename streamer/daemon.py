@@ -5,7 +5,11 @@ Stages (each one asyncio task, each owning its state):
     chat source ─ChatMessage─▶ ChatReader ─Question─▶ QuestionPool (SQLite)
     scheduler (every pool.interval_s) ─pick─▶ build queue (SQLite)
     builder: build queue ─Question─▶ Answerer (LLM + SentenceSplitter) ─Segment─▶ segments
-    sink: segments ─▶ the next stage (this issue: log and print them)
+    sink: segments ─▶ the next stage (this release: print and log them)
+
+``!skip`` reaches both ends: the answer being built is cancelled, and the answer on
+air (in the sink) is interrupted; its queued segments are dropped and the next stage
+gets one ``AnswerAborted``.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from streamer.answerer import Answerer, AnswerOutcome, AnswerStatus, AnswerStream
+from streamer.answerer import Answerer, AnswerOutcome, AnswerStatus
 from streamer.chat.base import ChatSource
 from streamer.chat.console import ConsoleChatSource
 from streamer.chat.replay import ReplayChatSource
@@ -39,6 +43,7 @@ from streamer.messages import (
     ModCommand,
     Question,
     Segment,
+    Skip,
 )
 from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
@@ -50,10 +55,15 @@ log = logging.getLogger(__name__)
 # Segments waiting for the next stage. Small on purpose: a slow consumer makes the
 # builder wait instead of piling up text nobody will hear for minutes.
 SEGMENT_QUEUE_SIZE = 16
+# First signal: the answer in progress may finish within this time.
 DRAIN_TIMEOUT_S = 30.0
+# ... and the next stage may take this long to play what it was handed.
+SINK_DRAIN_TIMEOUT_S = 10.0
+# A live chat source (Twitch) that stops is restarted after 1, 2, 4 ... 60 s.
+CHAT_BACKOFF_S = (1.0, 60.0)
+SKIP_REASON = "skipped by moderator"
 
-
-SegmentSink = Callable[[AnswerMessage], Awaitable[None]]
+SegmentSink = Callable[[AnswerMessage], Coroutine[Any, Any, None]]
 
 
 class PrintSink:
@@ -67,16 +77,15 @@ class PrintSink:
             return
         if isinstance(item, Segment):
             flag = " (last)" if item.last else ""
-            print(
-                f"[{item.answer_id[:8]} #{item.index}{flag}] {item.text}",
-                file=self._out,
-                flush=True,
-            )
+            line = f"[{item.answer_id[:8]} #{item.index}{flag}] {item.text}"
         else:
-            print(f"[{item.answer_id[:8]} aborted] {item.reason}", file=self._out, flush=True)
+            line = f"[{item.answer_id[:8]} aborted] {item.reason}"
+        print(line, file=self._out, flush=True)
 
 
-def make_chat_source(settings: Settings, env: Mapping[str, str]) -> ChatSource:
+def make_chat_source(
+    settings: Settings, env: Mapping[str, str], on_secret: Callable[[str], None] | None = None
+) -> ChatSource:
     chat = settings.chat
     if chat.source == "replay":
         assert chat.replay_file is not None  # checked by the settings model
@@ -91,11 +100,13 @@ def make_chat_source(settings: Settings, env: Mapping[str, str]) -> ChatSource:
         purpose="your Twitch application's client secret",
         env=env,
     )
-    return TwitchChatSource(settings.twitch, tokens, secret, token_path=settings.token_file)
+    return TwitchChatSource(
+        settings.twitch, tokens, secret, token_path=settings.token_file, on_secret=on_secret
+    )
 
 
 def collect_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
-    """Every secret value this run may see, so the log filter can mask it."""
+    """Every secret value known at start, so the log filter can mask it."""
     names = [
         settings.llm.api_key_env,
         settings.twitch.client_secret_env,
@@ -111,18 +122,26 @@ def collect_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
 
 
 @dataclass
-class Timing:
-    picked_at: float
-    first_segment_at: float | None = None
+class DaemonState:
+    """What ``streamer status`` and the logs report. Owned by the daemon's tasks."""
+
+    paused: bool = False
+    building: Question | None = None  # the answer the builder works on
+    on_air: str | None = None  # the answer id the sink is handing on
+    chat_done: bool = False
+    chat_failed: bool = False
+    answered: int = 0
+    failed: int = 0
 
 
 @dataclass
-class DaemonState:
-    paused: bool = False
-    current: Question | None = None
-    chat_done: bool = False
-    answered: int = 0
-    failed: int = 0
+class _Build:
+    """One answer in the builder."""
+
+    question: Question
+    started: float = field(default_factory=time.monotonic)
+    released: int = 0  # segments handed to the sink so far
+    outcome: AnswerOutcome | None = None
 
 
 class Daemon:
@@ -140,35 +159,40 @@ class Daemon:
         self.env = dict(os.environ if env is None else env)
         self.once = once
         self.state = DaemonState()
+        on_secret = secret_filter.add if secret_filter is not None else None
         if secret_filter is not None:
             for secret in collect_secrets(settings, self.env):
                 secret_filter.add(secret)
+        self.chat = chat or make_chat_source(settings, self.env, on_secret)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = QuestionStore(settings.data_dir / "questions.db")
         self.pool = QuestionPool(settings.pool, self.store)
-        self.chat = chat or make_chat_source(settings, self.env)
         self.sender = RateLimitedSender(self.chat.send, limit=limit_for(self.chat.bot_is_moderator))
-        banned_words = list(settings.filters.banned_words)
-        banned = BannedWords(banned_words)
+        banned = list(settings.filters.banned_words)
         if settings.filters.banned_words_file is not None:
-            from_file = BannedWords.from_file(settings.filters.banned_words_file)
-            banned = BannedWords([*banned_words, *from_file.words])
+            banned += BannedWords.from_file(settings.filters.banned_words_file).words
         self.reader = ChatReader(
             settings.commands,
             settings.filters,
             self.pool,
             say=self.sender.say,
             on_mod=self.on_mod,
-            banned=banned,
+            banned=BannedWords(banned),
         )
         self.provider = make_provider(settings.llm, self.env)
         self.answerer = Answerer(settings.llm, settings.split, self.provider)
-        self.segments: asyncio.Queue[AnswerMessage] = asyncio.Queue(SEGMENT_QUEUE_SIZE)
         self.sink = sink or PrintSink(None)
-        self._timings: dict[str, Timing] = {}
-        self._stopping: asyncio.Event | None = None
+        # Builder -> sink. Unbounded for control messages (Skip); segments are bounded by
+        # ``_room`` so a slow next stage makes the builder (and so the LLM) wait.
+        self.segments: asyncio.Queue[AnswerMessage | Skip] = asyncio.Queue()
+        self._room = asyncio.Semaphore(SEGMENT_QUEUE_SIZE)
+        self._skipped: dict[str, None] = {}  # answer ids skipped (ordered, bounded)
+        self._delivered: set[str] = set()  # answers the next stage has begun and not ended
+        self._build: _Build | None = None
         self._build_task: asyncio.Task[None] | None = None
-        self._skip_events: dict[str, asyncio.Event] = {}
+        self._sink_call: asyncio.Task[None] | None = None
+        self._draining = False
+        self._stopping: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ commands
 
@@ -176,15 +200,10 @@ class Daemon:
         """A moderator's command; the moderator gets a short reply in chat."""
         log.info("moderator %s: !%s", cmd.user, cmd.action.value)
         if cmd.action is ModAction.SKIP:
-            current = self.state.current
-            if current is None:
-                reply = "nothing to skip"
-            else:
-                self._skip_events.setdefault(current.id, asyncio.Event()).set()
-                reply = f"skipped {current.name}'s question"
+            reply = self.skip()
         elif cmd.action is ModAction.CLEAR:
             count = self.pool.clear()
-            reply = f"cleared {count} waiting question{'s' if count != 1 else ''}"
+            reply = f"cleared {count} waiting question{'' if count == 1 else 's'}"
         elif cmd.action is ModAction.PAUSE:
             self.state.paused = True
             reply = "paused: no new question is picked until !resume"
@@ -194,6 +213,26 @@ class Daemon:
         log.info("!%s: %s", cmd.action.value, reply)
         self.sender.say(f"@{cmd.user}, {reply}")
 
+    def skip(self) -> str:
+        """Drop the answer being built and the one on air (they may differ)."""
+        targets = {self.state.on_air} if self.state.on_air else set()
+        build = self._build
+        if build is not None:
+            targets.add(build.question.id)
+        if not targets:
+            return "nothing to skip"
+        for answer_id in targets:
+            self._skipped[answer_id] = None
+            self.segments.put_nowait(Skip(answer_id))
+        while len(self._skipped) > 100:
+            del self._skipped[next(iter(self._skipped))]
+        if build is not None and self._build_task is not None:
+            self._build_task.cancel()
+        call = self._sink_call
+        if call is not None and self.state.on_air in targets:
+            call.cancel()
+        return "skipped the current answer"
+
     # ------------------------------------------------------------------ stages
 
     async def pick_tick(self) -> None:
@@ -202,93 +241,106 @@ class Daemon:
         A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
         the pool's SQLite connection belongs to the event-loop thread.
         """
-        if self.state.paused:
+        if self.state.paused or self._draining:
             return
         try:
             question = self.pool.pick()
         except Exception:
             log.exception("picking a question failed; trying again next interval")
             return
-        if question is None:
-            return
-        self._timings[question.id] = Timing(picked_at=time.monotonic())
-        waited = max(0.0, time.time() - question.asked_at)
-        log.info(
-            "picked %s from %s after %.1f s: %r",
-            question.id[:8],
-            question.user,
-            waited,
-            question.text[:80],
-        )
-        self.reader.picked(question)
+        if question is not None:
+            self.reader.picked(question)
 
     async def _chat_stage(self) -> None:
+        """Read chat until it ends; a live source (Twitch) is restarted with backoff."""
+        backoff = CHAT_BACKOFF_S[0]
         try:
-            await self.reader.run(self.chat.messages())
+            while True:
+                try:
+                    await self.reader.run(self.chat.messages())
+                    if not self.chat.live:
+                        return
+                    log.warning("chat %s stopped; reconnecting in %.0f s", self.chat.name, backoff)
+                except Exception:
+                    if not self.chat.live:
+                        self.state.chat_failed = True
+                        log.exception("chat %s failed", self.chat.name)
+                        return
+                    log.exception("chat %s failed; reconnecting in %.0f s", self.chat.name, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, CHAT_BACKOFF_S[1])
+                try:
+                    await self.chat.close()
+                    await self.chat.start()
+                except Exception as exc:
+                    log.warning("chat %s reconnect failed: %s", self.chat.name, exc)
+                else:
+                    log.info("chat %s reconnected", self.chat.name)
+                    backoff = CHAT_BACKOFF_S[0]
         finally:
             self.state.chat_done = True
             log.info("chat input ended")
 
     async def _builder_stage(self) -> None:
-        while True:
+        while not self._draining:
+            # Returns at once (no suspension) when something is queued, so ``_build`` is
+            # set in the same step: shutdown sees either a build or an idle builder.
             question = await self.pool.next_to_build()
-            self.state.current = question
-            self._build_task = asyncio.create_task(self._build(question), name="build")
+            build = self._build = _Build(question)
+            self.state.building = question
+            task = self._build_task = asyncio.create_task(self._answer(build), name="answer")
             try:
-                await asyncio.shield(self._build_task)
+                await asyncio.wait({task})
             except asyncio.CancelledError:
-                self._build_task.cancel()
-                raise
-            except Exception:
-                # A bug in one answer must not stop the show: log it, drop the question.
-                log.exception("answer %s failed unexpectedly", question.id[:8])
-                self.pool.failed(question.id, "internal error")
-            finally:
-                self.state.current = None
-                self._build_task = None
-                self._timings.pop(question.id, None)
-
-    async def _build(self, question: Question) -> None:
-        timing = self._timings.setdefault(question.id, Timing(picked_at=time.monotonic()))
-        log.info("answering %s (%s): %r", question.id[:8], question.user, question.text[:80])
-        skip = self._skip_events.setdefault(question.id, asyncio.Event())
-        stream = self.answerer.answer(question)
-        consume = asyncio.create_task(self._consume(stream, timing), name="answer")
-        skip_wait = asyncio.create_task(skip.wait(), name="skip-wait")
-        try:
-            await asyncio.wait({consume, skip_wait}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            skip_wait.cancel()
-            if not consume.done():
-                consume.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consume
-            await stream.aclose()
-            self._skip_events.pop(question.id, None)
-        if skip.is_set():
-            await self.segments.put(AnswerAborted(question.id, "skipped by moderator"))
-            self.pool.drop(question.id, "skipped by moderator")
-            return
-        self._settle(question, stream.outcome, time.monotonic() - timing.picked_at)
-
-    async def _consume(self, stream: AnswerStream, timing: Timing) -> None:
-        async for item in stream:
-            if isinstance(item, Segment) and timing.first_segment_at is None:
-                timing.first_segment_at = time.monotonic()
-                log.info(
-                    "answer %s: first segment %.2f s after pick",
-                    item.answer_id[:8],
-                    timing.first_segment_at - timing.picked_at,
+                # Shutdown timed out: the question stays 'building' in the database and is
+                # answered first at the next start.
+                task.cancel()
+                await asyncio.wait({task})
+                log.warning(
+                    "answer %s unfinished; it is answered first at the next start", question.id[:8]
                 )
-            await self.segments.put(item)
+                raise
+            finally:
+                self._build = None
+                self._build_task = None
+                self.state.building = None
+            await self._settle(build, task)
 
-    def _settle(self, question: Question, outcome: AnswerOutcome | None, took: float) -> None:
+    async def _answer(self, build: _Build) -> None:
+        question = build.question
+        log.info("answering %s from %s: %r", question.id[:8], question.user, question.text[:80])
+        stream = self.answerer.answer(question)
+        try:
+            async for item in stream:
+                await self._room.acquire()
+                self.segments.put_nowait(item)
+                if isinstance(item, Segment):
+                    build.released += 1
+        finally:
+            await stream.aclose()
+        build.outcome = stream.outcome
+
+    async def _settle(self, build: _Build, task: asyncio.Task[None]) -> None:
         """Tell the pool how the answer ended. Never silent."""
-        qid = question.id
-        if outcome is None:
+        qid = build.question.id
+        took = time.monotonic() - build.started
+        outcome = build.outcome
+        if task.cancelled():
+            self.pool.drop(qid, SKIP_REASON)
+            return
+        exc = task.exception()
+        if exc is not None or outcome is None:
             self.state.failed += 1
-            self.pool.failed(qid, "answer ended without an outcome")
-        elif outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED):
+            log.error("answer %s failed unexpectedly", qid[:8], exc_info=exc or None)
+            if build.released:
+                # Part of it is on air: end it there rather than say it twice.
+                await self._room.acquire()
+                self.segments.put_nowait(AnswerAborted(qid, "internal error"))
+                self.pool.drop(qid, "internal error after a partial answer")
+            else:
+                self.pool.failed(qid, "internal error")
+            return
+        if outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED):
             self.pool.done(qid)
             self.state.answered += 1
             log.info("answer %s %s in %.2f s", qid[:8], outcome.status.value, took)
@@ -303,23 +355,54 @@ class Daemon:
         while True:
             item = await self.segments.get()
             try:
-                await self.sink(item)
-            except Exception:
-                log.exception("segment sink failed on %s", item)
+                await self._hand_on(item)
             finally:
+                if not isinstance(item, Skip):
+                    self._room.release()
                 self.segments.task_done()
+
+    async def _hand_on(self, item: AnswerMessage | Skip) -> None:
+        answer_id = item.answer_id
+        if isinstance(item, Skip):
+            if answer_id in self._delivered:
+                self._delivered.discard(answer_id)
+                self.state.on_air = None
+                await self._call_sink(AnswerAborted(answer_id, SKIP_REASON))
+            return
+        if answer_id in self._skipped:
+            return  # queued before the skip: dropped
+        ended = isinstance(item, AnswerAborted) or item.last
+        if ended:
+            self._delivered.discard(answer_id)
+        else:
+            self._delivered.add(answer_id)
+        self.state.on_air = None if ended else answer_id
+        await self._call_sink(item)
+
+    async def _call_sink(self, item: AnswerMessage) -> None:
+        """Run the next stage on one item; ``!skip`` may cancel it mid-way."""
+        call = self._sink_call = asyncio.create_task(self.sink(item), name="sink-call")
+        try:
+            await asyncio.wait({call})
+        finally:
+            self._sink_call = None
+        if call.cancelled():
+            return
+        if call.exception() is not None:
+            log.error("the next stage failed on %s", item, exc_info=call.exception())
 
     # ------------------------------------------------------------------ life cycle
 
     def _idle(self) -> bool:
+        """--once: nothing left to do (a paused pool counts as done)."""
         counts = self.pool.counts()
+        waiting = counts.get("queued", 0) + (0 if self.state.paused else counts.get("pooled", 0))
         return (
             self.state.chat_done
-            and counts.get("pooled", 0) == 0
-            and counts.get("queued", 0) == 0
-            and counts.get("building", 0) == 0
-            and self.state.current is None
+            and waiting == 0
+            and self._build is None
             and self.segments.empty()
+            and self._sink_call is None
         )
 
     def request_stop(self) -> None:
@@ -327,71 +410,80 @@ class Daemon:
             self._stopping.set()
 
     async def run(self) -> int:
-        """Run until stopped (or, with ``once``, until the chat is done and queues empty)."""
+        """Run until stopped (or, with ``once``, until the chat is done and queues empty).
+
+        Returns the exit code: 0, or 1 if a stage failed for good.
+        """
         self._stopping = asyncio.Event()
-        log.info("LLM: %s", self.provider.describe())
         log.info(
-            "chat: %s; pool policy %s every %.1f s",
+            "chat: %s; pool policy %s every %g s",
             self.chat.name,
             self.settings.pool.policy,
             self.settings.pool.interval_s,
         )
-        await self.chat.start()
-        self.sender.start()
         scheduler = AsyncIOScheduler()
-        scheduler.add_job(
-            self.pick_tick,
-            "interval",
-            seconds=self.settings.pool.interval_s,
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
-        scheduler.start()
-        tasks = {
-            asyncio.create_task(self._chat_stage(), name="chat"),
-            asyncio.create_task(self._builder_stage(), name="builder"),
-            asyncio.create_task(self._sink_stage(), name="sink"),
-        }
-        builder = next(t for t in tasks if t.get_name() == "builder")
+        tasks: dict[str, asyncio.Task[None]] = {}
+        code = 0
         try:
-            while not self._stopping.is_set():
-                if self.once and self._idle():
-                    log.info("--once: chat done and queues empty")
-                    break
-                failed = [t for t in tasks if t.done() and t.get_name() != "chat"]
-                if failed:
-                    exc = failed[0].exception()
-                    raise RuntimeError(f"stage {failed[0].get_name()} stopped") from exc
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 0.1)
-            code = 0
+            await self.chat.start()
+            self.sender.start()
+            scheduler.add_job(
+                self.pick_tick,
+                "interval",
+                seconds=self.settings.pool.interval_s,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
+            scheduler.start()
+            for name, stage in (
+                ("chat", self._chat_stage),
+                ("builder", self._builder_stage),
+                ("sink", self._sink_stage),
+            ):
+                tasks[name] = asyncio.create_task(stage(), name=name)
+            code = await self._supervise(tasks)
         finally:
-            scheduler.shutdown(wait=False)
-            await self._shutdown(tasks, builder)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            await self._shutdown(tasks)
         return code
 
-    async def _shutdown(self, tasks: set[asyncio.Task[None]], builder: asyncio.Task[None]) -> None:
+    async def _supervise(self, tasks: dict[str, asyncio.Task[None]]) -> int:
+        assert self._stopping is not None
+        while not self._stopping.is_set():
+            if self.once and self._idle():
+                log.info("--once: chat done and every question answered")
+                return 1 if self.state.chat_failed else 0
+            for name in ("builder", "sink"):
+                task = tasks[name]
+                if task.done():
+                    log.error("stage %s stopped", name, exc_info=task.exception())
+                    return 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 0.1)
+        return 0
+
+    async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         log.info("stopping: finishing the answer in progress (a second signal exits now)")
-        chat = next(t for t in tasks if t.get_name() == "chat")
-        chat.cancel()
-        await self.chat.close()
-        if self._build_task is not None:
-            # Let the answer in progress finish (bounded), then stop the builder.
-            await asyncio.wait({self._build_task}, timeout=DRAIN_TIMEOUT_S)
-        unfinished = self.state.current
-        builder.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await builder
-        if unfinished is not None and self.pool.is_active(unfinished.id):
-            # Not answered in time: back to the pool, without counting an attempt.
-            self.pool.requeue(unfinished.id)
+        self._draining = True
+        if "chat" in tasks:
+            tasks["chat"].cancel()
+        builder = tasks.get("builder")
+        if builder is not None:
+            if self._build is not None:
+                done, _ = await asyncio.wait({builder}, timeout=DRAIN_TIMEOUT_S)
+                if not done:
+                    log.warning("the answer in progress did not finish in %g s", DRAIN_TIMEOUT_S)
+            builder.cancel()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.segments.join(), 5.0)
-        for task in tasks:
+            await asyncio.wait_for(self.segments.join(), SINK_DRAIN_TIMEOUT_S)
+        for task in tasks.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self.sender.close()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await self.sender.close()  # acknowledgments still queued go out first
+        await self.chat.close()
+        await self.provider.aclose()
         stats = self.reader.stats
         log.info(
             "chat summary: %d messages, %d accepted, %d merged, %d rejected, %d commands",
@@ -402,15 +494,16 @@ class Daemon:
             stats.get("outcome.command", 0),
             extra={"fields": {"chat_stats": stats}},
         )
-        await self.provider.aclose()
         counts = self.pool.counts()
         self.store.close()
         log.info(
-            "stopped: %d answered, %d failed; %d pooled and %d queued kept for next start",
+            "stopped: %d answered, %d failed; kept for the next start: %d pooled, %d queued, "
+            "%d interrupted",
             self.state.answered,
             self.state.failed,
             counts.get("pooled", 0),
             counts.get("queued", 0),
+            counts.get("building", 0),
         )
 
 
@@ -418,7 +511,6 @@ async def run_daemon(daemon: Daemon) -> int:
     """Run with two-stage signal handling: first signal drains, second exits now."""
     loop = asyncio.get_running_loop()
     signals = 0
-    main = asyncio.current_task()
 
     def on_signal(sig: signal.Signals) -> None:
         nonlocal signals
@@ -437,4 +529,3 @@ async def run_daemon(daemon: Daemon) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        del main

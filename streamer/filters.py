@@ -1,4 +1,6 @@
-"""Text filters for chat input: sanitizing, banned words, links, duplicate keys.
+"""Text filters for chat input: sanitizing, banned words, links.
+
+The duplicate key of a question is ``streamer.pool.normalize_text``.
 
 Everything here is pure (no I/O except ``BannedWords.from_file``) and cheap on hostile
 input: every entry point cuts its input to a few thousand characters before any regex
@@ -60,7 +62,6 @@ __all__ = [
     "DEFAULT_MAX_SCAN",
     "BannedWords",
     "find_link",
-    "normalize_for_compare",
     "sanitize",
 ]
 
@@ -101,7 +102,7 @@ def _is_variation_selector(ch: str) -> bool:
     return 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF
 
 
-def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN) -> str:
+def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN, *, collapse: bool = True) -> str:
     """Clean one chat line for display, logs and the LLM.
 
     Cuts to ``max_scan`` characters first, then: terminal escape sequences removed; NFC;
@@ -112,6 +113,9 @@ def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN) -> str:
     a character or a unit of up to four characters (an emoji with a skin tone, "ha")
     repeated more than three times in a row is cut to three, except digits (1000000);
     whitespace collapsed and trimmed. Normal emoji are kept.
+
+    ``collapse=False`` keeps repeats (names: "Aaaaaron" must stay who it is); the result
+    is then stable, ``sanitize(sanitize(x, collapse=False), collapse=False)`` is the same.
     """
     if max_scan < 0:
         raise ValueError(f"max_scan must be >= 0, got {max_scan}")
@@ -142,6 +146,8 @@ def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN) -> str:
             continue
         out.append(ch)
     cleaned = "".join(out).strip()
+    if not collapse:
+        return cleaned
     return _REPEAT_RE.sub(lambda m: m.group(1) * _MAX_REPEAT, cleaned)
 
 
@@ -165,21 +171,6 @@ def _fold(text: str, max_scan: int = DEFAULT_MAX_SCAN) -> str:
         kept.append(ch)
     return "".join(kept).casefold()
 
-
-def normalize_for_compare(text: str) -> str:
-    """The key two questions are compared by for duplicates.
-
-    Casefolded, accents and invisible characters removed, punctuation and symbols
-    (emoji included) removed, whitespace collapsed: "What's UP?!" and "whats up" are
-    equal.
-    """
-    folded = _fold(text)
-    folded = _APOSTROPHES_RE.sub("", folded)
-    return " ".join(_NON_WORD_RE.sub(" ", folded).split())
-
-
-_APOSTROPHES_RE = re.compile(r"['’`´]")
-_NON_WORD_RE = re.compile(r"[\W_]+")
 
 # --------------------------------------------------------------------------- banned words
 

@@ -3,8 +3,14 @@
 A provider turns a list of chat turns into a stream of text deltas and raises
 :class:`LLMError` (with a :class:`LLMErrorKind`) on any failure: a refused or
 timed-out connection, an HTTP error, no first token in time, a stream cut or
-stalled, or a stream that ends without a finish reason (no ``[DONE]``). The
-provider never retries; the answerer decides what to do.
+stalled, a stream that ends without a finish reason (no ``[DONE]``), or data in
+the stream that cannot be read (BAD_RESPONSE). No other exception escapes a
+stream, cancellation aside. The provider never retries; the answerer decides
+what to do.
+
+The first-token and total deadlines count only the time spent waiting on the
+server: while the consumer holds the stream (say, blocked on a full queue
+downstream), their clock is stopped.
 """
 
 from __future__ import annotations
@@ -146,6 +152,28 @@ def _to_openai(turn: ChatTurn) -> ChatCompletionMessageParam:
     return ChatCompletionUserMessageParam(role="user", content=turn.content)
 
 
+def _read_chunk(chunk: ChatCompletionChunk) -> tuple[list[str], str | None]:
+    """The text deltas and the finish reason of one chunk. The client does not
+    validate chunks, so a chunk of the wrong shape raises here (TypeError,
+    AttributeError...) and the caller maps that to BAD_RESPONSE."""
+    texts: list[str] = []
+    finish: str | None = None
+    for choice in chunk.choices:
+        if choice.finish_reason is not None:
+            finish = str(choice.finish_reason)
+        text: object = choice.delta.content if choice.delta else None
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"delta content is a {type(text).__name__}, not a string")
+        if text:
+            texts.append(text)
+    return texts, finish
+
+
+def _bad_data(exc: Exception) -> LLMError:
+    # The type only: the message of an arbitrary exception may quote anything.
+    return LLMError(LLMErrorKind.BAD_RESPONSE, f"unreadable stream data ({type(exc).__name__})")
+
+
 # --------------------------------------------------------------------------- providers
 
 
@@ -181,17 +209,21 @@ class OpenAIProvider:
         await self._client.close()
 
     async def stream(self, messages: Sequence[ChatTurn]) -> AsyncGenerator[str, None]:
+        # Deadlines count only the time spent waiting on the server: while this
+        # generator is suspended at ``yield`` (the consumer is busy, or blocked on a
+        # full queue downstream) the clock is stopped.
         loop = asyncio.get_running_loop()
         t = self.settings.timeouts
-        start = loop.time()
-        total_deadline = start + t.total_s
-        first_deadline = min(start + t.first_token_s, total_deadline)
+        first_budget = min(t.first_token_s, t.total_s)
+        first_is_tighter = t.first_token_s < t.total_s
+        waited = 0.0  # seconds spent inside the awaits on the server so far
         got_first = False
         finish: str | None = None
         chunks: openai.AsyncStream[ChatCompletionChunk] | None = None
         try:
+            began = loop.time()
             try:
-                async with asyncio.timeout_at(first_deadline):
+                async with asyncio.timeout(first_budget):
                     chunks = await self._client.chat.completions.create(
                         model=self.settings.model,
                         messages=[_to_openai(m) for m in messages],
@@ -200,29 +232,38 @@ class OpenAIProvider:
                         stream=True,
                     )
             except TimeoutError:
-                raise self._deadline_error(first_deadline, total_deadline, got_first) from None
+                raise self._deadline_error(got_first, first_is_tighter) from None
             except openai.OpenAIError as exc:
                 raise self._map_error(exc, started=False, got_first=False) from exc
+            except Exception as exc:
+                raise _bad_data(exc) from exc
+            finally:
+                waited += loop.time() - began
             while True:
-                deadline = total_deadline if got_first else first_deadline
+                budget = (t.total_s if got_first else first_budget) - waited
+                began = loop.time()
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout(budget):
                         chunk = await chunks.__anext__()
+                    texts, chunk_finish = _read_chunk(chunk)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise self._deadline_error(deadline, total_deadline, got_first) from None
+                    raise self._deadline_error(got_first, first_is_tighter) from None
                 except openai.OpenAIError as exc:
                     raise self._map_error(exc, started=True, got_first=got_first) from exc
-                for choice in chunk.choices:
-                    if choice.finish_reason is not None:
-                        finish = choice.finish_reason
-                    text = choice.delta.content if choice.delta else None
-                    if text:
-                        if not got_first:
-                            got_first = True
-                            log.debug("LLM: first token after %.2f s", loop.time() - start)
-                        yield text
+                except Exception as exc:
+                    # Unreadable data: invalid JSON, a chunk of the wrong shape...
+                    raise _bad_data(exc) from exc
+                finally:
+                    waited += loop.time() - began
+                if chunk_finish is not None:
+                    finish = chunk_finish
+                for text in texts:
+                    if not got_first:
+                        got_first = True
+                        log.debug("LLM: first token after %.2f s of server time", waited)
+                    yield text
             if finish is None:
                 raise LLMError(
                     LLMErrorKind.NO_DONE,
@@ -236,8 +277,8 @@ class OpenAIProvider:
                 await chunks.close()
 
     @staticmethod
-    def _deadline_error(deadline: float, total_deadline: float, got_first: bool) -> LLMError:
-        if not got_first and deadline < total_deadline:
+    def _deadline_error(got_first: bool, first_is_tighter: bool) -> LLMError:
+        if not got_first and first_is_tighter:
             return LLMError(LLMErrorKind.TIMEOUT_FIRST_TOKEN, "no first token in time")
         return LLMError(LLMErrorKind.TIMEOUT_TOTAL, "the answer took longer than total_s")
 

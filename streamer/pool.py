@@ -57,13 +57,19 @@ class AddResult:
 
 
 def normalize_text(text: str) -> str:
-    """Text for duplicate detection: case, accents, punctuation and spacing ignored."""
+    """The duplicate key of a question (stored as ``norm_text``); the only such function.
+
+    Compatibility forms folded (fullwidth letters, ligatures, "…"), case, accents,
+    punctuation, invisible format characters (zero-width, bidi) and spacing ignored:
+    "What's UP?!" and "whats up" are equal. Emoji and other symbols are kept, so
+    "do you like 🐱?" and "do you like 🐶?" stay two questions.
+    """
     decomposed = unicodedata.normalize("NFKD", text)
     folded = unicodedata.normalize("NFKD", decomposed.casefold())
     kept = (
         c
         for c in folded
-        if not unicodedata.combining(c) and not unicodedata.category(c).startswith("P")
+        if not unicodedata.combining(c) and not unicodedata.category(c).startswith(("P", "Cf"))
     )
     return " ".join("".join(kept).split())
 

@@ -5,32 +5,34 @@ the moderator commands) → checks (empty, too short, too long, link, banned wor
 cooldown) → ``pool.add`` → a chat reply. Every message gets a ``Verdict``; ``handle``
 never raises on any message content.
 
-The pool is reached through ``PoolLike`` (any object whose ``add`` returns something with
-``.status.name`` in ACCEPTED / MERGED / POOL_FULL and ``.question``), so this module does
-not import the pool.
+Names are cleaned here, once: the ``Question`` handed to the pool carries a sanitized
+display name (at most 25 characters) and a login reduced to letters, digits and ``_``
+(at most 25, lower case, "viewer" if nothing is left), so every later use (replies, the
+LLM prompt, logs) gets clean names.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import re
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from streamer.config import CommandSettings, FilterSettings
 from streamer.filters import BannedWords, find_link, sanitize
 from streamer.messages import ChatMessage, ModAction, ModCommand, Question, new_id
+from streamer.pool import AddStatus, QuestionPool
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AddResultLike",
     "ChatReader",
     "Outcome",
-    "PoolLike",
     "Reason",
     "Verdict",
 ]
@@ -53,30 +55,13 @@ Reason = Literal[
 ]
 
 _LOG_TEXT_CHARS = 80
-_MAX_NAME_CHARS = 25  # Twitch display names are at most 25 characters
+_MAX_NAME_CHARS = 25  # Twitch logins and display names are at most 25 characters
+_NAME_SCAN = 256  # characters of a name looked at before cleaning
+_NO_NAME = "viewer"  # a login with nothing usable left
+_MAX_MENTIONS = 5  # askers named in the "answering now" reply
 _MAX_REPLY_CHARS = 500  # Twitch's limit for one chat message
 _MIN_PRUNE_AT = 1024
-
-
-class _StatusLike(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-class AddResultLike(Protocol):
-    """What ``pool.add`` returns: ``status.name`` is ACCEPTED, MERGED or POOL_FULL."""
-
-    @property
-    def status(self) -> _StatusLike: ...
-
-    @property
-    def question(self) -> Question: ...
-
-
-class PoolLike(Protocol):
-    """The part of the question pool the reader uses (sync ``add``; async also works)."""
-
-    def add(self, question: Question) -> AddResultLike | Awaitable[AddResultLike]: ...
+_NOT_LOGIN_RE = re.compile(r"\W+")  # \w: letters, digits and "_" of any script
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +85,43 @@ def _shorten(text: str, limit: int = _LOG_TEXT_CHARS) -> str:
     return repr(text)
 
 
+def _clean_login(login: str) -> str:
+    """Letters, digits and ``_`` only, lower case, at most 25; "viewer" if none is left."""
+    folded = unicodedata.normalize("NFC", login[:_NAME_SCAN]).lower()
+    return _NOT_LOGIN_RE.sub("", folded)[:_MAX_NAME_CHARS] or _NO_NAME
+
+
+def _clean_display_name(display_name: str, login: str) -> str:
+    """The display name sanitized and cut to 25 characters, else the clean login.
+
+    Repeats are kept (a name is not a flood) so that cleaning a clean name changes nothing.
+    """
+    shown = sanitize(display_name, _NAME_SCAN, collapse=False)[:_MAX_NAME_CHARS].strip()
+    return shown or _clean_login(login)
+
+
+def _askers_text(question: Question) -> str:
+    """``{user}`` of the picked reply: "Alice @bob @carol", at most 5 names + "and N more".
+
+    The first name is the question's display name (the template supplies its ``@``); the
+    others are the logins of those whose duplicates were merged into it. Names are
+    cleaned again: a question stored by an older version may carry raw ones.
+    """
+    first = _clean_display_name(question.display_name, question.user)
+    seen = {_clean_login(question.user)}
+    others: list[str] = []
+    for asker in question.askers:
+        login = _clean_login(asker)
+        if login not in seen:
+            seen.add(login)
+            others.append(login)
+    shown = others[: _MAX_MENTIONS - 1]
+    text = " @".join([first, *shown])
+    if len(others) > len(shown):
+        text += f" and {len(others) - len(shown)} more"
+    return text
+
+
 class ChatReader:
     """Parses ``!ask`` and moderator commands, filters, rate-limits, feeds the pool."""
 
@@ -107,7 +129,7 @@ class ChatReader:
         self,
         commands: CommandSettings,
         filters: FilterSettings,
-        pool: PoolLike,
+        pool: QuestionPool,
         *,
         say: Callable[[str], None] | None,
         on_mod: Callable[[ModCommand], Awaitable[None] | None],
@@ -175,8 +197,8 @@ class ChatReader:
         return verdict
 
     def picked(self, question: Question) -> None:
-        """Tell the asker that their question is being answered now."""
-        self._send(self._commands.picked_template, question.name or question.user, "")
+        """Tell everyone who asked the question (duplicates merged) that it is answered now."""
+        self._send(self._commands.picked_template, _askers_text(question), "")
 
     # ------------------------------------------------------------------ steps
 
@@ -237,29 +259,25 @@ class ChatReader:
             if last is not None and now - last < f.user_cooldown_s:
                 wait = max(1, round(f.user_cooldown_s - (now - last)))
                 return self._reject(msg, "cooldown", f"wait {wait} s", question, wait=wait)
+        login = _clean_login(msg.user)
         asked = Question(
             id=new_id(),
-            user=msg.user,
-            display_name=msg.display_name,
+            user=login,
+            display_name=_clean_display_name(msg.display_name, msg.user),
             text=question,
             role=msg.role,
             bits=max(0, int(msg.bits)),
             asked_at=msg.received_at,
-            askers=(msg.user,),
+            askers=(login,),
         )
-        added = self._pool.add(asked)
-        result = await added if isinstance(added, Awaitable) else added
-        status = str(result.status.name).casefold()
-        if status == "pool_full":
+        result = self._pool.add(asked)
+        if result.status is AddStatus.POOL_FULL:
             return self._reject(msg, "pool_full", "the question pool is full", question)
-        if status not in ("accepted", "merged"):
-            logger.error("pool.add returned an unknown status %r", result.status)
-            return Verdict("rejected", "internal_error", f"unknown pool status {status!r}")
         if not exempt:
             self._remember(key, now)
         stored = result.question
-        self._send(self._commands.ack_template, self._name(msg), "")
-        if status == "merged":
+        self._send(self._commands.ack_template, asked.display_name, "")
+        if result.status is AddStatus.MERGED:
             logger.info(
                 "merged question from %s into %s (%d askers): %s",
                 _shorten(msg.user, 40),
@@ -295,7 +313,8 @@ class ChatReader:
             _shorten(question if question is not None else msg.text),
         )
         if reason in self._reply_on:
-            self._send(self._commands.reject_template, self._name(msg), self._human(reason, wait))
+            name = _clean_display_name(msg.display_name, msg.user)
+            self._send(self._commands.reject_template, name, self._human(reason, wait))
         return Verdict("rejected", reason, detail)
 
     def _human(self, reason: Reason, wait: int) -> str:
@@ -312,10 +331,6 @@ class ChatReader:
             "not_moderator": "that command is for moderators",
         }
         return texts.get(reason, "your question was not accepted")
-
-    def _name(self, msg: ChatMessage) -> str:
-        name = sanitize(msg.display_name, 200)[:_MAX_NAME_CHARS].strip()
-        return name or sanitize(msg.user, 200)[:_MAX_NAME_CHARS].strip() or "viewer"
 
     def _send(self, template: str, user: str, reason: str) -> None:
         if self._say is None or not template:

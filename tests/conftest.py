@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -23,3 +24,16 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     assert not leaked, (
         f"test leaked tasks: {[t.get_name() + ' ' + repr(t.get_coro()) for t in leaked]}"
     )
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Tests that run the CLI configure logging; give the next test a clean slate."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)

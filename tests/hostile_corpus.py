@@ -1,15 +1,18 @@
 """A deterministic corpus of hostile chat, in the replay file format (JSON Lines).
 
 Each valid line is ``{"user", "text", "badges", "bits", "delay_s"}`` (all five keys, right
-types). A few lines are deliberately malformed: not JSON, invalid UTF-8, a JSON value that
+types), plus ``display_name`` on the lines that attack names (control characters,
+newlines that forge a log line, bidi overrides, zero-width-only and 1000-character
+names). A few lines are deliberately malformed: not JSON, invalid UTF-8, a JSON value that
 is not an object, or an object without ``user`` or ``text``; a replay source must log and
 skip exactly those (``CorpusSummary.malformed``). There are no blank lines.
 
 ``CorpusSummary.expected`` maps a line number (1-based) to the reason code the reader
 must give that line when it runs with default ``CommandSettings``/``FilterSettings``,
-``BANNED_WORDS`` as the banned list, a pool that accepts everything, and a clock that does
-not move while the corpus is handled (so a flooder's second ask is on cooldown). Lines
-whose outcome is a matter of judgement have no entry.
+``BANNED_WORDS`` as the banned list, a real pool with room for every question (no two
+accepted lines are duplicates of each other), and a clock that does not move while the
+corpus is handled (so a flooder's second ask is on cooldown). Lines whose outcome is a
+matter of judgement have no entry.
 
 Run ``python -m tests.hostile_corpus OUT.jsonl [SEED]`` to write one by hand.
 """
@@ -66,6 +69,7 @@ class _Writer:
         bits: int = 0,
         expect: str | None = None,
         ascii_only: bool = False,
+        display_name: str | None = None,
     ) -> None:
         obj: dict[str, Any] = {
             "user": user,
@@ -74,6 +78,8 @@ class _Writer:
             "bits": bits,
             "delay_s": 0,
         }
+        if display_name is not None:
+            obj["display_name"] = display_name
         line = json.dumps(obj, ensure_ascii=ascii_only)
         self.rows.append(line.encode("utf-8"))
         self.categories[category] += 1
@@ -293,16 +299,44 @@ def write_corpus(
     w.msg("odd_values", user(), '!ask "quotes" and \\backslashes\\?', expect="ok")
 
     # Unicode in user names.
-    for name in (
-        "ユーザー",
-        "üser_ñame",
-        "用户\u200b名",
-        "\u0645\u0633\u062a\u062e\u062f\u0645",
-        "zal\u0301\u0302\u0303go",
-        "\x1b[31mred_user",
-        "user\nINFO forged",
+    for i, name in enumerate(
+        (
+            "ユーザー",
+            "üser_ñame",
+            "用户\u200b名",
+            "\u0645\u0633\u062a\u062e\u062f\u0645",
+            "zal\u0301\u0302\u0303go",
+            "\x1b[31mred_user",
+            "user\nINFO forged",
+        )
     ):
-        w.msg("unicode_user", name, "!ask hello from an unusual name?", expect="ok")
+        w.msg("unicode_user", name, f"!ask hello from an unusual name? #{i}", expect="ok")
+
+    # Hostile display names (and logins): they must reach no reply, log or prompt raw.
+    hostile_names = (
+        ("forger", "x\n2026-01-01 INFO forged line\u202e"),
+        ("crlf_user", "Nice\r\n2026-01-01 ERROR streamer.daemon: crashed"),
+        ("ansi_user", "\x1b[2J\x1b[31mRed\x1b[0m\x07Name"),
+        ("rtl_user", "\u202eemanlivE\u202c\u2066isolated\u2069"),
+        ("zw_user", "\u200b\u200c\u200d\u2060\ufeff"),
+        ("zw_inside", "Z\u200be\u200dr\u2060o\u00adWidth"),
+        ("long_user", "N" * 1000),
+        ("long_zw_user", "\u200b" * 1000 + "Hidden"),
+        ("zalgo_user", "Z" + "\u0301\u0336" * 500),
+        ("sep_user", "Line\u2028Sep\u2029Para\x85Next"),
+        ("slash_user", "/ban streamer"),
+        ("format_user", "{user} {reason} {0} %s"),
+        ("bad\nlogin\u202e\x1b[31m", "\u202e\n"),
+        ("\u200b\u202e\n", "\x00"),
+    )
+    for i, (login, shown) in enumerate(hostile_names):
+        w.msg(
+            "hostile_name",
+            login,
+            f"!ask what does my name look like? #{i}",
+            display_name=shown,
+            expect="ok",
+        )
 
     # Moderator commands from non-moderators (and fake badges).
     for text, badges in (

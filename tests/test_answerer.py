@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from streamer.answerer import Answerer, AnswerOutcome, AnswerStatus
 from streamer.config import LLMSettings, PersonaExample, PersonaSettings, SplitSettings
-from streamer.llm import OfflineProvider, OpenAIProvider, PromptBuilder
+from streamer.llm import ChatTurn, OfflineProvider, OpenAIProvider, PromptBuilder
 from streamer.messages import AnswerAborted, AnswerMessage, Question, Role, Segment
 from tests.fakes.openai_server import FakeOpenAIServer, Scenario
 
@@ -422,3 +424,133 @@ async def test_offline_skips_the_character_check() -> None:
     messages, outcome = await run(answerer, ask("are you an OpenAI language model?"))
     assert outcome.ok and outcome.attempts == 1
     assert "OpenAI language model" in segments(messages)[0].text
+
+
+# --------------------------------------------------------------------------- bad data
+
+
+async def test_garbage_before_release_is_retried_once(
+    server: FakeOpenAIServer, make: Callable[..., Answerer]
+) -> None:
+    server.push(Scenario.garbage(GOOD, after=2), Scenario.reply(GOOD))
+    q = ask()
+    messages, outcome = await run(make(), q)
+    check_well_formed(messages, q)
+    assert outcome.ok and outcome.attempts == 2
+    assert " ".join(s.text for s in segments(messages)) == GOOD  # nothing twice
+    assert len(server.requests) == 2
+
+
+async def test_garbage_twice_is_requeued(
+    server: FakeOpenAIServer, make: Callable[..., Answerer]
+) -> None:
+    server.push(
+        Scenario.garbage(GOOD, after=1),
+        Scenario.garbage(GOOD, after=0, data='{"no": "choices"}'),
+        Scenario.reply("never asked"),
+    )
+    messages, outcome = await run(make(), ask())
+    assert outcome.status is AnswerStatus.REQUEUE
+    assert messages == [AnswerAborted("q1", "llm failed: bad_response")]
+    assert len(server.requests) == 2
+
+
+async def test_garbage_after_release_aborts_without_repeating(
+    server: FakeOpenAIServer, make: Callable[..., Answerer]
+) -> None:
+    server.push(Scenario.garbage(GOOD, after=14), Scenario.reply("must not be asked"))
+    answerer = make()
+    q = ask()
+    messages, outcome = await run(answerer, q)
+    check_well_formed(messages, q)
+    assert messages[-1] == AnswerAborted(q.id, "llm failed: bad_response")
+    segs = segments(messages)
+    assert segs and not any(s.last for s in segs)
+    spoken = " ".join(s.text for s in segs)
+    assert GOOD.startswith(spoken) and len(spoken) < len(GOOD)  # a prefix, nothing repeated
+    assert outcome.status is AnswerStatus.TRUNCATED and outcome.text == spoken
+    assert len(server.requests) == 1
+    assert answerer.memory == ()
+
+
+def pieces(text: str) -> list[str]:
+    return re.findall(r"\s*\S+", text)
+
+
+class RaisingProvider:
+    """In-process provider whose streams send some deltas, then raise a plain
+    (non-LLMError) exception, as a buggy provider might."""
+
+    def __init__(self, *answers: tuple[list[str], Exception | None]) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def describe(self) -> str:
+        return "raising test provider"
+
+    async def aclose(self) -> None:
+        return None
+
+    async def stream(self, messages: Sequence[ChatTurn]) -> AsyncGenerator[str, None]:
+        deltas, error = self.answers[self.calls]
+        self.calls += 1
+        for delta in deltas:
+            yield delta
+        if error is not None:
+            raise error
+
+
+async def test_unexpected_provider_exception_before_release_is_retried() -> None:
+    s = settings()
+    provider = RaisingProvider((["Oh hello"], KeyError("choices")), (pieces(GOOD), None))
+    answerer = Answerer(s, SPLIT, provider)
+    q = ask()
+    messages, outcome = await run(answerer, q)
+    check_well_formed(messages, q)
+    assert outcome.ok and outcome.attempts == 2 and provider.calls == 2
+    assert " ".join(s.text for s in segments(messages)) == GOOD
+
+
+async def test_unexpected_provider_exception_twice_is_dropped() -> None:
+    s = settings(on_failure="drop")
+    provider = RaisingProvider(([], TypeError("bad")), (["x"], AttributeError("bad")))
+    messages, outcome = await run(Answerer(s, SPLIT, provider), ask())
+    assert outcome.status is AnswerStatus.DROPPED
+    assert "AttributeError" in outcome.reason
+    assert messages == [AnswerAborted("q1", "llm failed: bad_response")]
+
+
+async def test_unexpected_provider_exception_after_release_is_truncated() -> None:
+    s = settings()
+    provider = RaisingProvider((pieces(GOOD)[:14], ValueError("boom")), (["never asked."], None))
+    answerer = Answerer(s, SPLIT, provider)
+    q = ask()
+    messages, outcome = await run(answerer, q)
+    check_well_formed(messages, q)
+    assert messages[-1] == AnswerAborted(q.id, "llm failed: bad_response")
+    assert segments(messages) and outcome.status is AnswerStatus.TRUNCATED
+    assert provider.calls == 1 and answerer.memory == ()
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+async def test_slow_consumer_does_not_eat_the_total_deadline(
+    server: FakeOpenAIServer, make: Callable[..., Answerer]
+) -> None:
+    # The daemon holds the answer (a full TTS queue) for longer than total_s after the
+    # first segment; the server itself is quick. The answer must still complete.
+    slow = Scenario.paused(GOOD, after=9)
+    server.push(slow)
+    q = ask()
+    stream = make(timeouts={"first_token_s": 0.25, "total_s": 0.25}).answer(q)
+    messages: list[AnswerMessage] = []
+    async for message in stream:
+        messages.append(message)
+        await asyncio.sleep(0.02)  # a slow consumer
+        if len(messages) == 1:
+            await asyncio.sleep(0.3)  # held past total_s
+            slow.gate.set()
+    check_well_formed(messages, q)
+    assert stream.outcome is not None and stream.outcome.ok, stream.outcome
+    assert " ".join(s.text for s in segments(messages)) == GOOD

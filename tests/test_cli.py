@@ -82,3 +82,29 @@ def test_run_with_twitch_but_no_secret_exits_2(
     err = capsys.readouterr().err
     assert "streamer twitch login" in err
     assert "Traceback" not in err
+
+
+def test_run_with_twitch_unreachable_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWITCH_CLIENT_SECRET", "secret-value")
+    monkeypatch.setenv("TWITCH_ACCESS_TOKEN", "access-value")
+    monkeypatch.setenv("TWITCH_REFRESH_TOKEN", "refresh-value")
+    closed = "http://127.0.0.1:9/"  # the discard port: nothing listens there
+    config = tmp_path / "channel.yaml"
+    config.write_text(
+        "chat:\n  source: twitch\nlog:\n  file: false\n"
+        f"twitch:\n  client_id: abc\n  bot_id: '1'\n  owner_id: '2'\n"
+        f"  api_url: {closed}helix/\n  auth_url: {closed}\n  eventsub_url: ws://127.0.0.1:9/ws\n",
+        encoding="utf-8",
+    )
+    from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
+
+    endpoints = twitchio_endpoints()
+    try:
+        assert main(["run", "--config", str(config)]) == 1
+    finally:
+        set_twitchio_endpoints(*endpoints)
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+    assert "secret-value" not in err and "access-value" not in err

@@ -104,6 +104,8 @@ BAD_CASES = [
     ("", ["pool"], "pool", "dotted.key=VALUE"),
     ("pool: 5\n", ["pool.interval_s=5"], "pool", "not a section"),
     ("", ["llm.timeouts.first_token_s=0"], "llm.timeouts.first_token_s", "> 0"),
+    ("split:\n  first_min_chars: 500\n", [], "split", "first_min_chars"),
+    ("commands:\n  reply_on: [cooldwon]\n", [], "commands.reply_on.0", "must be one of"),
 ]
 
 
@@ -141,6 +143,21 @@ def test_secret_value_never_printed(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "llm.api_key" in err
     # The key is named, the value is not echoed.
     assert "sk-very-secret-value" not in err
+
+
+def test_secret_in_set_is_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "")
+    assert (
+        main(["config", "check", "--config", str(path), "--set", "llm.api_key=sk-SECRET-1234"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "llm.api_key" in err and "sk-SECRET-1234" not in err
+
+
+def test_numeric_twitch_ids_are_read_as_text(tmp_path: Path) -> None:
+    path = write(tmp_path, "twitch:\n  bot_id: 123\n")
+    settings = load_settings(path, ["twitch.owner_id=456"])
+    assert (settings.twitch.bot_id, settings.twitch.owner_id) == ("123", "456")
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -115,9 +115,13 @@ def test_hostile_chat_never_crashes_the_daemon(tmp_path: Path) -> None:
     # Malformed lines were logged and skipped, one warning each.
     skipped = [e for e in logs if "skipped" in str(e["message"]) and e["level"] == "WARNING"]
     assert len(skipped) == corpus.malformed
-    # No log line carries a raw control character (log forging) or a megabyte.
+    # No log line carries a megabyte, and no chat text forges a line of its own: every
+    # stderr line is one JSON record and every stdout line one segment.
     for line in proc.stderr.splitlines():
         assert len(line) < 20_000
+        assert line.startswith("{") and line.endswith("}"), line[:200]
+    for line in proc.stdout.splitlines():
+        assert line.startswith("[") and "\x1b" not in line and "\u202e" not in line, line[:200]
     # The accepted questions were all answered.
     assert stats.get("outcome.accepted", 0) > 0
     assert proc.stdout.count("(last)") == stats["outcome.accepted"]
@@ -250,6 +254,12 @@ async def test_sigkill_mid_answer_loses_no_question(tmp_path: Path) -> None:
     assert again.returncode == 0, err.decode()[-3000:]
     lines = [line for line in out.decode().splitlines() if line.startswith(f"[{answer_id}")]
     assert lines and "(last)" in lines[-1], out.decode()
-    assert "interrupted" in err.decode() or "restored" in err.decode()
+    restored = [
+        e
+        for e in json_logs(err.decode())
+        if e["level"] == "WARNING"
+        and "was being answered when the program stopped" in str(e["message"])
+    ]
+    assert len(restored) == 1 and answer_id in str(restored[0]["message"])
     assert len(llm.requests) == 2
     assert "alice" in str(llm.requests[1].messages[-1]["content"])

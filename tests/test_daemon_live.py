@@ -149,10 +149,10 @@ async def test_moderator_skip_pause_resume(tmp_path: Path, twitch: FakeTwitch) -
             aborted = [i for i in sink.items if isinstance(i, AnswerAborted)]
             assert aborted[0].answer_id == first.answer_id
             assert "skip" in aborted[0].reason
-            info = daemon.pool.info(first.answer_id)
-            assert info is not None and info.status.value == "dropped"
             # !pause: questions are accepted but not picked until !resume.
-            await twitch.wait_until(lambda: "@mod, skipped alice's question" in chat_texts(twitch))
+            await twitch.wait_until(
+                lambda: "@mod, skipped the current answer" in chat_texts(twitch)
+            )
             await twitch.inject_chat("mod", "!pause", badges=["moderator"])
             await twitch.wait_until(lambda: any("paused" in t for t in chat_texts(twitch)))
             await twitch.inject_chat("bob", "!ask what is your favourite colour?")
@@ -166,6 +166,10 @@ async def test_moderator_skip_pause_resume(tmp_path: Path, twitch: FakeTwitch) -
             stalled.gate.set()
             assert await stop(daemon, task) == 0
     assert daemon.reader.stats["reason.not_moderator"] == 1
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        skipped = store.get(first.answer_id)
+    assert skipped is not None and skipped.status is Status.DROPPED
+    assert skipped.reason == "skipped by moderator"
     # The API key went to the server, and the prompt carried the asker's name.
     assert llm.requests[0].headers.get("Authorization") == "Bearer sk-test-key-123"
     assert "alice" in str(llm.requests[0].messages[-1]["content"])
@@ -196,3 +200,116 @@ async def test_llm_down_requeues_then_drops(tmp_path: Path, twitch: FakeTwitch) 
         dropped = store.with_status(Status.DROPPED)
     assert len(dropped) == 1
     assert dropped[0].reason is not None and "500" in dropped[0].reason
+
+
+class PlayingSink(Sink):
+    """A next stage that 'plays' the first answer until cancelled (a long clip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: list[AnswerMessage] = []
+        self.block_answer: str | None = None
+
+    async def __call__(self, item: AnswerMessage) -> None:
+        await super().__call__(item)
+        if isinstance(item, Segment) and self.block_answer in (None, item.answer_id):
+            self.block_answer = item.answer_id
+            await asyncio.Event().wait()  # on air until !skip cancels it
+        self.finished.append(item)
+
+
+async def test_skip_takes_the_answer_on_air_off(tmp_path: Path, twitch: FakeTwitch) -> None:
+    sink = PlayingSink()
+    settings = make_settings(tmp_path, twitch)
+    daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+    task = await running(daemon)
+    try:
+        await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+        await twitch.inject_chat("alice", "!ask can you tell me something about the moon?")
+        # The builder finishes long before the first segment is done "playing".
+        await sink.wait_for(lambda items: len(items) == 1)
+        await twitch.wait_until(lambda: "@alice, answering now" in chat_texts(twitch))
+        assert daemon.state.on_air == sink.items[0].answer_id
+        await twitch.inject_chat("mod", "!skip", badges=["moderator"])
+        await sink.wait_for(lambda items: any(isinstance(i, AnswerAborted) for i in items))
+        # The next question plays normally.
+        await twitch.inject_chat("bob", "!ask what is your favourite colour?")
+        await sink.wait_for(
+            lambda items: sum(isinstance(i, Segment) and i.last for i in items) >= 1
+        )
+    finally:
+        assert await stop(daemon, task) == 0
+    first = sink.items[0]
+    assert isinstance(first, Segment) and first.index == 0
+    alice = [i for i in sink.items if i.answer_id == first.answer_id]
+    # Segment 0 was interrupted, the rest of alice's answer never reached the next stage.
+    assert [type(i).__name__ for i in alice] == ["Segment", "AnswerAborted"]
+    assert first not in sink.finished
+    assert "@mod, skipped the current answer" in chat_texts(twitch)
+
+
+async def test_first_signal_drains_without_starting_new_answers(
+    tmp_path: Path, twitch: FakeTwitch
+) -> None:
+    sink = Sink()
+    settings = make_settings(
+        tmp_path, twitch, llm={"offline_word_delay_s": 0.01}, pool={"build_queue_size": 3}
+    )
+    daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+    task = await running(daemon)
+    try:
+        await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+        for i in range(3):
+            await twitch.inject_chat(f"user{i}", f"!ask question number {i} for the show?")
+        await twitch.wait_until(lambda: len(twitch.sent_chat) >= 4)  # 3 acks + answering now
+        await sink.wait_for(lambda items: len(items) >= 1)
+    finally:
+        assert await stop(daemon, task) == 0
+    # The answer in progress finished; nothing else was started.
+    ended = [i for i in sink.items if isinstance(i, Segment) and i.last]
+    assert len(ended) == 1
+    assert not any(isinstance(i, AnswerAborted) for i in sink.items)
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        counts = store.counts()
+    assert counts.get(Status.DONE, 0) == 1
+    assert counts.get(Status.BUILDING, 0) == 0
+    assert counts.get(Status.QUEUED, 0) + counts.get(Status.POOLED, 0) == 2
+
+
+def replay_settings(tmp_path: Path, lines: list[str], **sections: Any) -> Settings:
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    raw: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "log": {"file": False},
+        "chat": {"source": "replay", "replay_file": str(chat), "replay_speed": 0},
+        "pool": {"interval_s": 0.05, "policy": "fifo"},
+    }
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    return settings_from_dict(raw, base=tmp_path)
+
+
+async def test_once_ends_while_paused_and_keeps_the_pool(tmp_path: Path) -> None:
+    settings = replay_settings(
+        tmp_path,
+        [
+            '{"user": "boss", "text": "!pause", "badges": ["broadcaster"]}',
+            '{"user": "alice", "text": "!ask are we paused?"}',
+        ],
+    )
+    daemon = Daemon(settings, env={}, once=True, sink=Sink())
+    async with asyncio.timeout(10):
+        assert await daemon.run() == 0
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        assert store.counts().get(Status.POOLED, 0) == 1
+
+
+async def test_once_exits_1_when_the_chat_source_fails(tmp_path: Path) -> None:
+    settings = replay_settings(tmp_path, ['{"user": "alice", "text": "!ask hello there?"}'])
+    daemon = Daemon(settings, env={}, once=True, sink=Sink())
+    assert settings.chat.replay_file is not None
+    settings.chat.replay_file.unlink()  # the file vanishes after the config was checked
+    async with asyncio.timeout(10):
+        assert await daemon.run() == 1
+    assert daemon.state.chat_failed

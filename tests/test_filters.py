@@ -1,4 +1,4 @@
-"""Text filters: sanitize, banned words (with Scunthorpe cases), links, duplicate keys."""
+"""Text filters: sanitize, banned words (with Scunthorpe cases), links."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.filters import BannedWords, find_link, normalize_for_compare, sanitize
+from streamer.filters import BannedWords, find_link, sanitize
 
 # ---------------------------------------------------------------------------- sanitize
 
@@ -82,6 +82,14 @@ def test_sanitize_megabyte_line_is_cut_first() -> None:
 def test_sanitize_megabyte_of_zero_width_and_marks() -> None:
     assert sanitize("\u200b" * 1_000_000 + "!ask hi") == ""
     assert len(sanitize("a" + "\u0301" * 1_000_000)) <= 4
+
+
+def test_sanitize_without_collapse_keeps_repeats_and_is_stable() -> None:
+    raw = "\u202eAaaaaron\n\u200bxxxx\x1b[31m" + "z" + "\u0301" * 9
+    once = sanitize(raw, collapse=False)
+    assert once == NFC("Aaaaaron xxxxz" + "\u0301" * 4)  # z + 1 mark is one letter: ź
+    assert sanitize(once, collapse=False) == once
+    assert sanitize(raw) == NFC("Aaaaron xxxz" + "\u0301" * 4)  # A + aaa
 
 
 def test_sanitize_max_scan() -> None:
@@ -235,27 +243,3 @@ def test_find_link_pathological_input() -> None:
     assert find_link("a." * 500_000) is None
     assert find_link("a-" * 2000 + ".com") is None  # a label is at most 63 characters
     assert find_link("x" * 1_000_000 + " example.com") is None  # beyond the scanned part
-
-
-# ---------------------------------------------------------------------------- compare
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ("What's UP?!", "whats up"),
-        ("Café au lait", "cafe au LAIT"),
-        ("  spaced   out  ", "spaced out"),
-        ("emoji 🐱 here", "emoji here"),
-        ("zero\u200bwidth", "zerowidth"),
-        ("ＦＵＬＬ", "full"),
-    ],
-)
-def test_normalize_for_compare_equal(a: str, b: str) -> None:
-    assert normalize_for_compare(a) == normalize_for_compare(b)
-
-
-def test_normalize_for_compare_keeps_words_apart() -> None:
-    assert normalize_for_compare("how old are you") != normalize_for_compare("how are you")
-    assert normalize_for_compare("a-b") == "a b"
-    assert normalize_for_compare("") == ""

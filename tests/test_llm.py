@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import sys
@@ -301,3 +302,105 @@ def test_system_prompt_file_wins(tmp_path: Path) -> None:
     prompt.write_text("You are Zed, from a file.\n", encoding="utf-8")
     builder = PromptBuilder(PersonaSettings(system_prompt_file=prompt), now=fixed_now)
     assert builder.build(question())[0] == ChatTurn("system", "You are Zed, from a file.")
+
+
+# --------------------------------------------------------------------------- bad data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "{not json",
+        '{"id": "x", "object": "chat.completion.chunk"}',  # no choices
+        "[1, 2, 3]",
+        "42",
+        "null",
+        '"just a string"',
+        '{"choices": "abc"}',
+        '{"choices": [{"index": 0, "delta": {"content": 5}, "finish_reason": null}]}',
+        '{"choices": [{"index": 0, "delta": "oops", "finish_reason": null}]}',
+    ],
+)
+async def test_garbage_data_is_a_bad_response(
+    server: FakeOpenAIServer,
+    make: Callable[..., OpenAIProvider],
+    caplog: pytest.LogCaptureFixture,
+    data: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.push(Scenario.garbage("one two three four", after=2, data=data))
+    got: list[str] = []
+    with pytest.raises(LLMError) as info:
+        async for delta in make().stream(MESSAGES):
+            got.append(delta)
+    assert info.value.kind is LLMErrorKind.BAD_RESPONSE
+    assert "".join(got) == "one two"
+    message = str(info.value)
+    assert len(message) < 100 and SECRET_KEY not in message
+    assert SECRET_KEY not in caplog.text
+
+
+async def test_garbage_before_the_first_token(
+    server: FakeOpenAIServer, make: Callable[..., OpenAIProvider]
+) -> None:
+    server.push(Scenario.garbage("one two", after=0), Scenario.reply("fine after all"))
+    provider = make()
+    with pytest.raises(LLMError) as info:
+        await collect(provider)
+    assert info.value.kind is LLMErrorKind.BAD_RESPONSE
+    assert "".join(await collect(provider)) == "fine after all"  # the client still works
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+async def test_total_deadline_counts_only_server_time(
+    server: FakeOpenAIServer, make: Callable[..., OpenAIProvider]
+) -> None:
+    # The consumer holds the stream for 0.3 s (say, blocked on a full TTS queue),
+    # longer than total_s; only then does the server write the rest. The server's
+    # own time stays far below total_s, so the answer must complete.
+    text = "one two three four five six"
+    slow = Scenario.paused(text, after=2)
+    server.push(slow)
+    provider = make(timeouts={"first_token_s": 0.25, "total_s": 0.25})
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    got: list[str] = []
+    async for delta in provider.stream(MESSAGES):
+        got.append(delta)
+        if len(got) == 2:
+            await asyncio.sleep(0.3)  # the consumer's hold, not the server's
+            slow.gate.set()
+    assert "".join(got) == text
+    assert loop.time() - start > 0.25  # it really held the stream past total_s
+
+
+async def test_stall_after_a_slow_consumer_still_times_out(
+    server: FakeOpenAIServer, make: Callable[..., OpenAIProvider]
+) -> None:
+    server.push(Scenario.paused("one two three four", after=2))  # never resumed
+    provider = make(timeouts={"first_token_s": 0.2, "total_s": 0.3})
+    got: list[str] = []
+    with pytest.raises(LLMError) as info:
+        async for delta in provider.stream(MESSAGES):
+            got.append(delta)
+            await asyncio.sleep(0.1)
+    assert info.value.kind is LLMErrorKind.TIMEOUT_TOTAL
+    assert "".join(got) == "one two"
+
+
+# --------------------------------------------------------------------------- logging
+
+
+async def test_description_is_logged_once_at_construction(
+    server: FakeOpenAIServer,
+    make: Callable[..., OpenAIProvider],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamer")
+    provider = make()
+    offline = OfflineProvider(LLMSettings())
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("LLM: ")]
+    assert lines == [f"LLM: {provider.describe()}", f"LLM: {offline.describe()}"]
+    assert "openai-compatible server" in lines[0] and "offline" in lines[1]

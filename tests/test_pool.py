@@ -119,6 +119,10 @@ def ids(questions: Sequence[Question]) -> list[str]:
         ("  Où   est\tla   plage ?! ", "ou est la plage"),
         ("ＦＵＬＬ width…", "full width"),
         ("Straße", "STRASSE"),
+        ("What's UP?!", "whats up"),
+        ("Café au lait", "cafe au LAIT"),
+        ("zero\u200bwidth \u202eflip\u202c", "zerowidth flip"),
+        ("line\none\ttwo", "line one two"),
     ],
 )
 def test_normalize_text_ignores_case_accents_punctuation_spacing(a: str, b: str) -> None:
@@ -127,6 +131,18 @@ def test_normalize_text_ignores_case_accents_punctuation_spacing(a: str, b: str)
 
 def test_normalize_text_keeps_different_words_apart() -> None:
     assert normalize_text("is it cold?") != normalize_text("is it old?")
+    assert normalize_text("how old are you") != normalize_text("how are you")
+    assert normalize_text("do you like 🐱?") != normalize_text("do you like 🐶?")
+    assert normalize_text("") == normalize_text("?!…") == ""
+
+
+def test_duplicates_with_invisible_characters_are_merged(env: Env) -> None:
+    pool = env.open()
+    first = env.ask("what is your favourite colour?", user="alice")
+    result = pool.add(make_question("What is your\u200b FAVOURITE colour", user="bob"))
+    assert result.status is AddStatus.MERGED
+    assert result.question.id == first.id
+    assert result.question.askers == ("alice", "bob")
 
 
 # --------------------------------------------------------------------------- policies
@@ -270,7 +286,7 @@ def test_expired_questions_are_dropped_before_the_pick(
     assert pool.pick() == fresh
     info = pool.info(old.id)
     assert info is not None and info.status is Status.DROPPED and info.reason == "expired"
-    expired_logs = [r for r in caplog.records if "expired" in r.getMessage()]
+    expired_logs = [r for r in caplog.records if "expired after" in r.getMessage()]
     assert len(expired_logs) == 1
     assert old.id in expired_logs[0].getMessage() and "oldie" in expired_logs[0].getMessage()
     assert expired_logs[0].levelno == logging.INFO

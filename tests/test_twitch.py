@@ -20,6 +20,7 @@ from streamer.chat.sender import ChatRateLimitedError, RateLimitedSender, limit_
 from streamer.chat.twitch import (
     TwitchAuthError,
     TwitchChatSource,
+    TwitchConnectError,
     set_twitchio_endpoints,
     twitchio_endpoints,
 )
@@ -194,6 +195,101 @@ async def test_close_ends_messages(twitch: FakeTwitch, token_path: Path) -> None
     await twitch.wait_until(lambda: twitch.open_sessions == 0)
 
 
+# ---------------------------------------------------------------------- restart
+
+
+async def test_live_source_restarts_after_close(twitch: FakeTwitch, token_path: Path) -> None:
+    chat = TwitchChatSource(
+        twitch.settings(), twitch.bot_tokens, twitch.client_secret, token_path=token_path
+    )
+    assert chat.live is True
+    await chat.start()
+    try:
+        first = chat.messages()
+        await twitch.inject_chat("alice", "first run")
+        assert (await asyncio.wait_for(anext(first), 5)).text == "first run"
+        await chat.close()
+        assert await asyncio.wait_for(anext(first, None), 5) is None
+        await twitch.wait_until(lambda: twitch.open_sessions == 0)
+
+        await chat.start()
+        assert twitch.connections == 2 and len(twitch.chat_sessions) == 1
+        async with reading(chat) as next_message:
+            await twitch.inject_chat("bob", "second run")
+            message = await next_message()
+        assert (message.user, message.text) == ("bob", "second run")
+        assert chat.received == 2
+        await first.aclose()
+    finally:
+        await chat.close()
+    await twitch.wait_until(lambda: twitch.open_sessions == 0)
+
+
+async def test_start_twice_without_close_is_an_error(source: TwitchChatSource) -> None:
+    with pytest.raises(RuntimeError, match="without close"):
+        await source.start()
+
+
+async def test_iterator_of_an_earlier_run_ends_at_restart(
+    twitch: FakeTwitch, source: TwitchChatSource
+) -> None:
+    old = source.messages()
+    await twitch.inject_chat("alice", "first run")
+    assert (await asyncio.wait_for(anext(old), 5)).text == "first run"
+    await source.close()
+    await source.start()
+    await twitch.inject_chat("carol", "only the new iterator sees this")
+    async with asyncio.timeout(5):
+        await source.wait_received(2)
+    assert await asyncio.wait_for(anext(old, None), 5) is None  # queued, but not for it
+    async with reading(source) as next_message:
+        assert (await next_message()).text == "only the new iterator sees this"
+    await old.aclose()
+
+
+async def test_client_that_stops_ends_messages_and_restarts(
+    twitch: FakeTwitch, token_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="streamer.chat.twitch")
+    chat = TwitchChatSource(
+        twitch.settings(), twitch.bot_tokens, twitch.client_secret, token_path=token_path
+    )
+    await chat.start()
+    try:
+        async with reading(chat) as next_message:
+            await twitch.inject_chat("alice", "before the end")
+            assert (await next_message()).text == "before the end"
+            # Twitch ends the connection with a final close code and takes new ones no
+            # more: twitchio does not reconnect, its client is done.
+            twitch.refuse_websockets()
+            await twitch.drop_websockets(code=4003)
+            with pytest.raises(StopAsyncIteration):
+                await next_message()
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(
+            "Twitch chat stopped" in r.getMessage() and "will not reconnect" in r.getMessage()
+            for r in warnings
+        ), [r.getMessage() for r in warnings]
+        with pytest.raises(ChatSendError, match="not connected"):
+            await chat.send("anyone there?")
+
+        # What the daemon does: close(), start() again with backoff until it works.
+        await chat.close()
+        with pytest.raises(TwitchConnectError, match="EventSub WebSocket"):
+            await chat.start()
+        assert twitch.refused_connections == 1
+        twitch.refuse_websockets(False)
+        await chat.start()
+        async with reading(chat) as next_message:
+            await twitch.inject_chat("alice", "after the restart")
+            assert (await next_message()).text == "after the restart"
+        await chat.send("back again")
+        assert [c.message for c in twitch.sent_chat] == ["back again"]
+    finally:
+        await chat.close()
+    await twitch.wait_until(lambda: twitch.open_sessions == 0)
+
+
 # ---------------------------------------------------------------------- connection
 
 
@@ -293,6 +389,36 @@ async def test_expired_token_at_start_is_refreshed(
     finally:
         await chat.close()
     assert_no_twitchio_token_file(tmp_path)
+
+
+async def test_new_tokens_reach_on_secret(twitch: FakeTwitch, token_path: Path) -> None:
+    learned: list[str] = []
+    initial = twitch.bot_tokens
+    chat = TwitchChatSource(
+        twitch.settings(),
+        initial,
+        twitch.client_secret,
+        token_path=token_path,
+        on_secret=learned.append,
+    )
+    await chat.start()
+    try:
+        assert twitch.app_tokens_issued == 1
+        twitch.expire_user_tokens()
+        await chat.send("hello after expiry")  # forces a refresh
+        async with asyncio.timeout(5):
+            await chat.wait_tokens_saved(1)
+        assert chat.tokens.access_token in learned
+        assert chat.tokens.refresh_token in learned
+        # Every token the fake minted after construction (the app token included), and
+        # none of the ones the caller already knew.
+        assert set(learned) == set(twitch.issued_tokens) - {
+            initial.access_token,
+            initial.refresh_token,
+        }
+        assert len(learned) == 3
+    finally:
+        await chat.close()
 
 
 # ---------------------------------------------------------------------- rate limit

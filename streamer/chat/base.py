@@ -38,6 +38,13 @@ class ChatSource(abc.ABC):
         """Disconnect; ``messages()`` ends soon after."""
 
     @property
+    def live(self) -> bool:
+        """True for a source that should never end (Twitch): if ``messages()`` ends or
+        raises, the daemon logs it, calls ``close()`` and ``start()`` again with backoff.
+        A replay or console source simply ends."""
+        return False
+
+    @property
     def bot_is_moderator(self) -> bool:
         """True when the bot may send 100 messages per 30 s instead of 20."""
         return False

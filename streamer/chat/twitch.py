@@ -15,6 +15,17 @@ How it works:
 * twitchio revalidates and refreshes the user token itself; each refreshed pair is
   written to ``token_path`` with mode 0600. twitchio's own token file
   (``.tio.tokens.json``, plain JSON in the working folder) is never read or written.
+  Every token learned after construction (each refreshed user access/refresh token, each
+  app token fetched with the client secret) is passed to ``on_secret`` so the log mask
+  knows it.
+* The source is ``live`` and restartable: ``close()`` then ``start()`` again builds a fresh
+  client. If the client stops on its own (its EventSub WebSocket closed for good, e.g. by
+  close code 4001/4003 or a revoked subscription, or its main loop failed), a WARNING says
+  why and ``messages()`` ends, so the daemon can ``close()`` and ``start()`` it again.
+  Messages received but not yet read are kept for the next ``messages()``; an iterator
+  from before a restart ends at once.
+  twitchio itself retries a dropped WebSocket forever (backoff up to 90 s) and
+  resubscribes; that is not a stop.
 
 EventSub's ``channel.chat.message`` has no general "first message in this channel" flag
 (IRC's ``first-msg`` tag has no EventSub counterpart). ``first_message`` is True only for
@@ -28,7 +39,7 @@ import asyncio
 import collections
 import logging
 import warnings
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +61,9 @@ with warnings.catch_warnings():
     import twitchio
     import twitchio.http
     from twitchio import eventsub
+    from twitchio.authentication import ClientCredentialsPayload
     from twitchio.eventsub import websockets as eventsub_websockets
+    from twitchio.eventsub.websockets import WebsocketClosed
     from twitchio.exceptions import (
         HTTPException,
         InvalidTokenException,
@@ -163,6 +176,26 @@ class _Client(twitchio.Client):
             fetch_client_user=False,
         )
         self._source = source
+        # twitchio has no hook for the app tokens it fetches with the client secret (at
+        # login, and again when Helix answers 401 for the app token); both go through
+        # this one method of its HTTP client, so report each token it returns.
+        fetch = self.http.client_credentials_token
+
+        async def fetch_app_token() -> ClientCredentialsPayload:
+            payload = await fetch()
+            source._learned_secret(payload.access_token)
+            return payload
+
+        self.http.client_credentials_token = fetch_app_token  # type: ignore[method-assign]
+
+    def has_eventsub_socket(self, user_id: str) -> bool:
+        """Whether an EventSub WebSocket for ``user_id``'s token is still registered.
+
+        twitchio 3.3 has no public view of these sockets on a plain ``Client``; a socket
+        closed for good is removed (before ``event_websocket_closed`` is dispatched), one
+        that reconnects stays or is replaced by its successor first.
+        """
+        return bool(self._websockets.get(user_id))
 
     async def setup_hook(self) -> None:
         await self._source._setup(self)
@@ -172,6 +205,9 @@ class _Client(twitchio.Client):
 
     async def event_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
         self._source._on_token_refreshed(payload)
+
+    async def event_websocket_closed(self, payload: WebsocketClosed) -> None:
+        await self._source._on_websocket_closed(self)
 
     # Tokens come from our 0600 token file and are saved there on every refresh; twitchio's
     # plain-JSON `.tio.tokens.json` must never be read or written.
@@ -197,6 +233,7 @@ class TwitchChatSource(ChatSource):
         connect_timeout_s: float = 20.0,
         send_timeout_s: float = 10.0,
         queue_size: int = 1000,
+        on_secret: Callable[[str], None] | None = None,
     ) -> None:
         missing = [k for k in ("client_id", "bot_id", "owner_id") if not getattr(settings, k)]
         if missing:
@@ -209,13 +246,17 @@ class TwitchChatSource(ChatSource):
         self._token_path = token_path
         self._connect_timeout_s = connect_timeout_s
         self._send_timeout_s = send_timeout_s
+        self._on_secret = on_secret
         self._queue: collections.deque[ChatMessage] = collections.deque(maxlen=queue_size)
         self._wakeup = asyncio.Event()
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
         self._stage = "not started"
-        self._stopped = False
+        self._stopped = False  # the current run is over (closed, or the client stopped)
+        self._closing = False  # close() was called for the current run
+        self._stop_reason: str | None = None
+        self._run_id = 0  # one per start(); a messages() iterator belongs to one run
         self._save_tasks: set[asyncio.Task[None]] = set()
         self._saved = _Counter()
         self._received = _Counter()
@@ -251,11 +292,20 @@ class TwitchChatSource(ChatSource):
         """Wait until ``received >= count`` (for tests and diagnostics)."""
         await self._received.wait_for(count)
 
+    @property
+    def live(self) -> bool:
+        return True
+
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
         if self._task is not None:
-            raise RuntimeError("TwitchChatSource.start() was already called")
+            raise RuntimeError("TwitchChatSource.start() was called again without close()")
+        self._run_id += 1
+        self._stopped = False
+        self._closing = False
+        self._stop_reason = None
+        self._wakeup.set()  # iterators of the previous run end
         point_twitchio_at(self.settings)
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
@@ -291,13 +341,33 @@ class TwitchChatSource(ChatSource):
             error = self._explain(exc)
             if not ready.done():
                 ready.set_exception(error)
-            else:
-                logger.error("Twitch chat stopped: %s", error)
+            elif self._stop_reason is None:
+                self._stop_reason = str(error)
         finally:
+            was_connected = ready.done() and not ready.cancelled() and ready.exception() is None
             if not ready.done():
                 ready.set_exception(TwitchConnectError("the Twitch client stopped while starting"))
-            self._stopped = True
-            self._wakeup.set()
+            if client is self._client and not self._closing:
+                if was_connected:
+                    logger.warning(
+                        "Twitch chat stopped: %s; the chat source must be restarted",
+                        self._stop_reason or "the twitchio client stopped",
+                    )
+                self._stopped = True
+                self._wakeup.set()
+
+    async def _on_websocket_closed(self, client: _Client) -> None:
+        """An EventSub WebSocket closed: if none is left, chat is gone; stop the client."""
+        if client is not self._client or self._closing or self._stage != "connected":
+            return
+        if client.has_eventsub_socket(self.settings.bot_id):
+            return  # reconnected (or reconnecting): twitchio carries on
+        if self._stop_reason is None:
+            self._stop_reason = (
+                "the EventSub WebSocket was closed and twitchio will not reconnect it "
+                "(Twitch closed it with a final close code, or revoked the subscription)"
+            )
+        await client.close()  # ends the client's main loop; _run logs and ends messages()
 
     async def _setup(self, client: _Client) -> None:
         """twitchio's ``setup_hook``: app token is there; add the bot token, subscribe."""
@@ -366,6 +436,7 @@ class TwitchChatSource(ChatSource):
         return TwitchConnectError(f"Twitch start-up failed while {self._stage}: {exc!r}")
 
     async def close(self) -> None:
+        self._closing = True
         self._stopped = True
         self._wakeup.set()
         client, task, ready = self._client, self._task, self._ready
@@ -385,6 +456,8 @@ class TwitchChatSource(ChatSource):
             ready.exception()  # retrieved: no "exception was never retrieved" noise
         if self._save_tasks:
             await asyncio.wait(list(self._save_tasks))
+        if client is self._client:  # not restarted meanwhile: start() may run again
+            self._client, self._task, self._ready = None, None, None
 
     # ------------------------------------------------------------------ reading
 
@@ -407,12 +480,17 @@ class TwitchChatSource(ChatSource):
         self._wakeup.set()
 
     async def messages(self) -> AsyncGenerator[ChatMessage, None]:
+        """Messages of the current run; ends after ``close()`` or when the client stops
+        (the unread rest is kept for the next run), and at once after a restart."""
+        run = self._run_id
         while True:
             while not self._queue:
-                if self._stopped:
+                if self._stopped or run != self._run_id:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            if run != self._run_id:
+                return
             yield self._queue.popleft()
 
     # ------------------------------------------------------------------ sending
@@ -452,7 +530,18 @@ class TwitchChatSource(ChatSource):
 
     # ------------------------------------------------------------------ tokens
 
+    def _learned_secret(self, secret: str) -> None:
+        """Hand a token learned after construction to ``on_secret`` (the log mask)."""
+        if self._on_secret is None or not secret:
+            return
+        try:
+            self._on_secret(secret)
+        except Exception:
+            logger.exception("on_secret failed for a new Twitch token")
+
     def _on_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
+        self._learned_secret(payload.token)
+        self._learned_secret(payload.refresh_token)
         if payload.user_id != self.settings.bot_id:
             return
         tokens = TwitchTokens(

@@ -2,7 +2,8 @@
 
 The real openai client talks to it over real HTTP. Each request takes the next
 :class:`Scenario` from a queue (or the default one): a normal streamed reply, an
-HTTP error, a stall, a cut connection, a stream without ``[DONE]``. Every request
+HTTP error, a stall, a cut connection, a stream without ``[DONE]``, a garbage
+``data:`` line in the middle of a stream. Every request
 is recorded (body, messages, headers) so tests can check prompts and the key.
 """
 
@@ -33,6 +34,9 @@ class Scenario:
     stall_headers: bool = False  # send nothing at all (not even headers) until it closes
     cut_after: int | None = None  # close the connection after this many text chunks
     no_done: bool = False  # end the body without finish_reason and without [DONE]
+    # Send ``garbage_line`` as one ``data:`` line after this many text chunks (then go on).
+    garbage_after: int | None = None
+    garbage_line: str = "{not json"
     # Stop after this many text chunks until ``gate`` is set (deterministic slow stream).
     pause_after: int | None = None
     gate: asyncio.Event = field(default_factory=asyncio.Event)
@@ -56,6 +60,11 @@ class Scenario:
     @classmethod
     def without_done(cls, text: str) -> Scenario:
         return cls(text=text, no_done=True)
+
+    @classmethod
+    def garbage(cls, text: str, *, after: int, data: str = "{not json") -> Scenario:
+        """``after`` good text chunks, then ``data: <data>``, then the rest and [DONE]."""
+        return cls(text=text, garbage_after=after, garbage_line=data)
 
     @classmethod
     def paused(cls, text: str, after: int) -> Scenario:
@@ -182,6 +191,8 @@ class FakeOpenAIServer:
                     assert request.transport is not None
                     request.transport.abort()  # no terminating chunk: a broken body
                     return resp
+                if n == scenario.garbage_after:
+                    await resp.write(f"data: {scenario.garbage_line}\n\n".encode())
                 if n == scenario.pause_after:
                     await self._wait_closing_or(scenario.gate)
                 if scenario.delay_s:

@@ -28,9 +28,9 @@ EventSub WebSocket (``eventsub_url``, real: wss://eventsub.wss.twitch.tv/ws)
     client must subscribe again on its new session.
 
 Tests drive it through ``inject_chat``, ``drop_websockets``, ``send_reconnect``,
-``expire_user_tokens``, ``fail_chat`` and ``device_flow``, and read ``sent_chat``,
-``chat_attempts``, ``refreshes`` and friends. ``wait_until(predicate)`` waits for any of
-that state to change (no sleeping in tests).
+``refuse_websockets``, ``expire_user_tokens``, ``fail_chat`` and ``device_flow``, and read
+``sent_chat``, ``chat_attempts``, ``refreshes``, ``issued_tokens`` and friends.
+``wait_until(predicate)`` waits for any of that state to change (no sleeping in tests).
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ class FakeTwitch:
             set(),
         )
         self._chat_failures: collections.deque[Literal["429", "drop"]] = collections.deque()
+        self._refuse_websockets = False
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -200,6 +201,8 @@ class FakeTwitch:
         self.validations = 0
         self.device_polls = 0
         self.client_messages: list[str] = []  # anything a client dared to send on the socket
+        self.issued_tokens: list[str] = []  # every token value minted (access, refresh, app)
+        self.refused_connections = 0
 
         # The bot's user token, as `streamer twitch login` would have stored it.
         self.bot_tokens = self.issue_user_token(bot.id, BOT_SCOPES)
@@ -285,6 +288,7 @@ class FakeTwitch:
         self._tokens[token.value] = token
         assert token.refresh is not None
         self._refresh[token.refresh] = token
+        self.issued_tokens += [token.value, token.refresh]
         return TwitchTokens(token.value, token.refresh, user.id, user.login)
 
     def expire_user_tokens(self) -> None:
@@ -425,6 +429,11 @@ class FakeTwitch:
             else:
                 await session.ws.close(code=code)
 
+    def refuse_websockets(self, refuse: bool = True) -> None:
+        """While set, new EventSub connections are refused with HTTP 503 (Twitch is down for
+        the client); open ones are not touched (``drop_websockets`` ends those)."""
+        self._refuse_websockets = refuse
+
     async def send_reconnect(self) -> None:
         """Send ``session_reconnect``: the client must connect to ``reconnect_url``; its
         subscriptions move to the new connection."""
@@ -498,6 +507,7 @@ class FakeTwitch:
                 return _error(403, "invalid client secret")
             token = _Token(secrets.token_hex(15), self.client_id, None, ())
             self._tokens[token.value] = token
+            self.issued_tokens.append(token.value)
             self.app_tokens_issued += 1
             return web.json_response(
                 {"access_token": token.value, "expires_in": 5011271, "token_type": "bearer"}
@@ -727,7 +737,11 @@ class FakeTwitch:
 
     # ------------------------------------------------------------------ EventSub WebSocket
 
-    async def _eventsub_ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def _eventsub_ws(self, request: web.Request) -> web.StreamResponse:
+        if self._refuse_websockets:
+            self.refused_connections += 1
+            await self._notify()
+            return _error(503, "EventSub is unavailable")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         keepalive_s = int(request.query.get("keepalive_timeout_seconds", "10"))
