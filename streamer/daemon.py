@@ -308,7 +308,16 @@ class Daemon:
 
     async def _answer(self, build: _Build) -> None:
         question = build.question
-        log.info("answering %s from %s: %r", question.id[:8], question.user, question.text[:80])
+        info = self.pool.info(question.id)
+        queued_at = info.queued_at if info is not None and info.queued_at else time.time()
+        log.info(
+            "answering %s from %s (asked %.1f s ago, picked %.1f s ago): %r",
+            question.id[:8],
+            question.user,
+            max(0.0, time.time() - question.asked_at),
+            max(0.0, time.time() - queued_at),
+            question.text[:80],
+        )
         stream = self.answerer.answer(question)
         try:
             async for item in stream:
