@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Keys that look like a secret: refused in YAML with a pointer to the env variable.
 SECRET_KEYS: Mapping[str, str] = {
@@ -150,6 +158,8 @@ class PersonaSettings(_Model):
     # A text file with the system prompt (overrides system_prompt). Relative to the config.
     system_prompt_file: Path | None = None
     examples: list[PersonaExample] = Field(default_factory=list)
+    # A YAML file with more examples: a list of {user: ..., assistant: ...}.
+    examples_file: Path | None = None
 
 
 class LLMTimeouts(_Model):
@@ -358,11 +368,14 @@ def _fix_for(err: Mapping[str, Any], key: str) -> str:
     return str(err["msg"]).lower()
 
 
-def _issues_from(exc: ValidationError, raw: Mapping[str, Any]) -> list[ConfigIssue]:
+def _issues_from(
+    exc: ValidationError, raw: Mapping[str, Any], *, prefix: str = ""
+) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = ".".join([prefix, *(str(p) for p in loc)] if prefix else [str(p) for p in loc])
+        key = key or "(top level)"
         value = _lookup(raw, loc)
         if value is _MISSING:
             value = err.get("input") if err["type"] != "missing" else None
@@ -433,7 +446,10 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "llm": settings.llm.model_copy(
                 update={
                     "persona": settings.llm.persona.model_copy(
-                        update={"system_prompt_file": fix(settings.llm.persona.system_prompt_file)}
+                        update={
+                            "system_prompt_file": fix(settings.llm.persona.system_prompt_file),
+                            "examples_file": fix(settings.llm.persona.examples_file),
+                        }
                     )
                 }
             ),
@@ -453,6 +469,7 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
         ),
         ("filters.banned_words_file", settings.filters.banned_words_file),
         ("llm.persona.system_prompt_file", settings.llm.persona.system_prompt_file),
+        ("llm.persona.examples_file", settings.llm.persona.examples_file),
     ]
     for key, path in checks:
         if path is not None and not path.is_file():
@@ -460,6 +477,31 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
                 ConfigIssue(key, str(path), "file not found: fix the path or remove the key")
             )
     return issues
+
+
+def _with_file_examples(settings: Settings) -> Settings:
+    """Append the examples of ``llm.persona.examples_file`` (validated like the config)."""
+    persona = settings.llm.persona
+    path = persona.examples_file
+    if path is None:
+        return settings
+    key = "llm.persona.examples_file"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            str(path), [ConfigIssue(key, str(path), f"cannot read it: {exc}")]
+        ) from None
+    if not isinstance(data, list):
+        raise ConfigError(
+            str(path), [ConfigIssue(key, str(path), "must be a YAML list of {user, assistant}")]
+        )
+    try:
+        examples = TypeAdapter(list[PersonaExample]).validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError(str(path), _issues_from(exc, {}, prefix=key)) from None
+    persona = persona.model_copy(update={"examples": [*persona.examples, *examples]})
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"persona": persona})})
 
 
 def settings_from_dict(
@@ -474,7 +516,7 @@ def settings_from_dict(
     issues = _check_files(settings)
     if issues:
         raise ConfigError(source, issues)
-    return settings
+    return _with_file_examples(settings)
 
 
 def load_settings(path: Path | None, overrides: Iterable[str] = ()) -> Settings:

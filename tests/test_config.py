@@ -160,6 +160,32 @@ def test_numeric_twitch_ids_are_read_as_text(tmp_path: Path) -> None:
     assert (settings.twitch.bot_id, settings.twitch.owner_id) == ("123", "456")
 
 
+def test_persona_examples_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "examples.yaml").write_text(
+        "- user: hi\n  assistant: hello!\n- user: who are you?\n  assistant: Ava.\n",
+        encoding="utf-8",
+    )
+    path = write(
+        tmp_path,
+        "llm:\n  persona:\n    examples: [{user: a, assistant: b}]\n"
+        "    examples_file: examples.yaml\n",
+    )
+    examples = load_settings(path).llm.persona.examples
+    assert [(e.user, e.assistant) for e in examples] == [
+        ("a", "b"),
+        ("hi", "hello!"),
+        ("who are you?", "Ava."),
+    ]
+
+
+def test_bad_persona_examples_file_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "examples.yaml").write_text("- user: hi\n", encoding="utf-8")
+    path = write(tmp_path, "llm:\n  persona:\n    examples_file: examples.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert "llm.persona.examples_file.0.assistant" in info.value.render()
+
+
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check", "--config", str(tmp_path / "none.yaml")]) == 2
     assert "--config" in capsys.readouterr().err
