@@ -259,6 +259,87 @@ class TwitchSettings(_Model):
         return v
 
 
+class TTSSettings(_Model):
+    # espeak: espeak-ng, the embedded default voice (no model needed).
+    engine: Literal["espeak"] = "espeak"
+    # espeak-ng voice name (`espeak-ng --voices` lists them), words per minute, pitch 0-99.
+    voice: str = "en-us"
+    rate_wpm: int = Field(default=165, ge=80, le=450)
+    pitch: int = Field(default=50, ge=0, le=99)
+
+
+class LipSyncSettings(_Model):
+    # puppet: animates the avatar's mouth from the speech; needs no model weights.
+    engine: Literal["puppet"] = "puppet"
+    # Where the mouth is in the avatar, [x, y, width, height] in avatar pixels (after
+    # scaling to the output size). null = the avatar's sidecar file <avatar>.json, else
+    # found with OpenCV's face detector.
+    mouth_box: list[int] | None = None
+    # How far the mouth opens at full loudness, as a fraction of the mouth box height.
+    open_scale: float = Field(default=0.9, gt=0, le=3)
+    # 0 = no smoothing between frames, 0.9 = very smooth.
+    smoothing: float = Field(default=0.5, ge=0, lt=1)
+
+    @field_validator("mouth_box")
+    @classmethod
+    def _box(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) != 4 or v[2] <= 0 or v[3] <= 0 or min(v[:2]) < 0):
+            raise ValueError("mouth_box is [x, y, width, height] with width, height > 0")
+        return v
+
+
+class AvatarSettings(_Model):
+    # A still image (.png, .jpg) or a looping face video (.mp4, ...). Relative to the
+    # config file. null = the avatar shipped in media/.
+    source: Path | None = None
+    # A video avatar is kept in memory at the output size: at most this many seconds.
+    max_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
+class OutputSettings(_Model):
+    # Where the stream is published (nginx-rtmp, or any RTMP ingest).
+    rtmp_url: str = "rtmp://127.0.0.1:1935/live/avatar"
+    width: int = Field(default=1280, ge=64, le=3840)
+    height: int = Field(default=720, ge=64, le=2160)
+    fps: int = Field(default=25, ge=1, le=60)
+    sample_rate: Literal[44100, 48000] = 48000
+    video_bitrate_k: int = Field(default=2500, ge=100)
+    audio_bitrate_k: int = Field(default=128, ge=32)
+    # x264 preset: faster presets use less CPU.
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+    # Record the whole stream to this file too (e.g. stream.mkv); null = no recording.
+    record_file: Path | None = None
+    # Keep each answer as an MP4 in answers_dir (default media/answers).
+    keep_answers: bool = False
+    answers_dir: Path | None = None
+    # Answers built while the RTMP server is away play when it is back, unless older.
+    max_clip_age_s: float = Field(default=120.0, gt=0)
+    # Start a local nginx-rtmp for a loopback rtmp_url when none is listening.
+    start_rtmp_server: bool = True
+    rtmp_server_port: int = Field(default=1935, ge=1, le=65535)
+
+    @field_validator("rtmp_url")
+    @classmethod
+    def _rtmp(cls, v: str) -> str:
+        if not v.startswith(("rtmp://", "rtmps://")):
+            raise ValueError(
+                "must start with rtmp:// or rtmps://, e.g. rtmp://127.0.0.1:1935/live/avatar"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _even(self) -> OutputSettings:
+        if self.width % 2 or self.height % 2:
+            raise ValueError("output.width and output.height must be even numbers (H.264)")
+        return self
+
+
+class StatusSettings(_Model):
+    # `streamer status` reads the daemon's state from this local HTTP endpoint; 0 = off.
+    port: int = Field(default=8765, ge=0, le=65535)
+    host: str = "127.0.0.1"
+
+
 class Settings(_Model):
     # Folder for the question database, logs and tokens. Relative to the config file.
     data_dir: Path = Path("data")
@@ -270,6 +351,11 @@ class Settings(_Model):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     split: SplitSettings = Field(default_factory=SplitSettings)
     twitch: TwitchSettings = Field(default_factory=TwitchSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    lipsync: LipSyncSettings = Field(default_factory=LipSyncSettings)
+    avatar: AvatarSettings = Field(default_factory=AvatarSettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+    status: StatusSettings = Field(default_factory=StatusSettings)
 
     @model_validator(mode="after")
     def _twitch_needs_ids(self) -> Settings:
@@ -456,6 +542,13 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "twitch": settings.twitch.model_copy(
                 update={"token_file": fix(settings.twitch.token_file)}
             ),
+            "avatar": settings.avatar.model_copy(update={"source": fix(settings.avatar.source)}),
+            "output": settings.output.model_copy(
+                update={
+                    "record_file": fix(settings.output.record_file),
+                    "answers_dir": fix(settings.output.answers_dir),
+                }
+            ),
         }
     )
 
@@ -470,6 +563,7 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
         ("filters.banned_words_file", settings.filters.banned_words_file),
         ("llm.persona.system_prompt_file", settings.llm.persona.system_prompt_file),
         ("llm.persona.examples_file", settings.llm.persona.examples_file),
+        ("avatar.source", settings.avatar.source),
     ]
     for key, path in checks:
         if path is not None and not path.is_file():

@@ -11,6 +11,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 class Role(enum.IntEnum):
     """Who asked, best first. Lower value = higher priority."""
@@ -128,3 +130,37 @@ class Skip:
 
 
 AnswerMessage = Segment | AnswerAborted
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """Video frames and PCM of exactly equal duration: what the publisher plays.
+
+    One segment may come as several clips (chunks), so the first frames go on air
+    before the rest of the segment is rendered. ``last`` marks the final clip of the
+    answer. ``frames`` is ``(n, height, width, 3)`` uint8 BGR; ``audio`` is mono int16
+    with exactly ``n * sample_rate / fps`` samples.
+    """
+
+    answer_id: str
+    index: int  # the segment's index
+    frames: np.ndarray
+    audio: np.ndarray
+    fps: int
+    sample_rate: int
+    last: bool
+    created_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        n = len(self.frames)
+        if self.frames.ndim != 4 or self.frames.shape[3] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (n, h, w, 3) uint8, got {self.frames.shape} "
+                             f"{self.frames.dtype}")
+        expected = n * self.sample_rate // self.fps
+        if self.audio.ndim != 1 or self.audio.dtype != np.int16 or len(self.audio) != expected:
+            raise ValueError(f"audio must be ({expected},) int16 for {n} frames, got "
+                             f"{self.audio.shape} {self.audio.dtype}")
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.frames) / self.fps
