@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup run test test-fast lint format bench clean
+.PHONY: setup run run-text test test-fast lint format bench clean
 
 setup: $(STAMP)
 
@@ -12,9 +12,14 @@ $(STAMP): pyproject.toml scripts/setup.sh scripts/system-packages.txt
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/setup.sh
 	@touch $@
 
-## The demo: replayed chat, offline LLM, answer segments printed.
+## The demo: a local nginx-rtmp and the avatar answering replayed questions at
+## rtmp://127.0.0.1:1935/live/avatar (Ctrl-C stops it).
 run: $(STAMP)
-	$(BIN)/streamer run --config config/demo.yaml --once
+	$(BIN)/streamer run --config config/demo.yaml
+
+## The demo without video: the answer segments printed as text.
+run-text: $(STAMP)
+	$(BIN)/streamer run --config config/demo.yaml --once --no-video
 
 ## All tests (the README's test command; .ci/run runs it).
 test: $(STAMP)

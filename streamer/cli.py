@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon")
     _add_config_args(run)
     run.add_argument(
+        "--no-video",
+        action="store_true",
+        help="print the answer segments instead of streaming them (no voice, no video)",
+    )
+    run.add_argument(
         "--once",
         action="store_true",
         help="exit when the chat input has ended and every question is answered",
@@ -67,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(check)
     show = config_sub.add_parser("show", help="print the effective settings (defaults filled in)")
     _add_config_args(show)
+
+    status = sub.add_parser("status", help="show the running daemon's queues and stream")
+    _add_config_args(status)
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+
+    rtmp = sub.add_parser(
+        "rtmp-server", help="run a local nginx-rtmp server in the foreground (Ctrl-C stops it)"
+    )
+    _add_config_args(rtmp)
 
     twitch = sub.add_parser("twitch", help="Twitch account set-up")
     twitch_sub = twitch.add_subparsers(dest="twitch_command", required=True, metavar="ACTION")
@@ -102,41 +116,50 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def startup_errors() -> tuple[type[Exception], ...]:
+    """Failures an operator can fix: shown as one line, not a traceback."""
+    from streamer.avatar import AvatarError
+    from streamer.chat.twitch import TwitchError
+    from streamer.lipsync.base import LipSyncError
+    from streamer.rtmp_server import RtmpServerError
+    from streamer.tts.base import TTSError
+
+    return (TwitchError, StoreError, OSError, AvatarError, TTSError, LipSyncError, RtmpServerError)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     try:
         settings = _load(args)
     except ConfigError as exc:
         return _config_failed(exc)
     # Imported after the config is known to be good: a bad config fails fast.
-    from streamer.chat.twitch import TwitchError
     from streamer.daemon import Daemon, PrintSink, run_daemon
     from streamer.logs import setup_logging
 
-    STARTUP_ERRORS = (TwitchError, StoreError, SecretError, OSError)
-
     log_file = settings.data_dir / "streamer.log" if settings.log.file else None
     secret_filter = setup_logging(settings.log.level, settings.log.format, log_file)
+    expected = startup_errors()
     try:
         daemon = Daemon(
             settings,
             env=os.environ,
             secret_filter=secret_filter,
             once=args.once,
-            sink=PrintSink(sys.stdout),
+            sink=PrintSink(sys.stdout) if args.no_video else None,
         )
     except SecretError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (StoreError, OSError) as exc:
+    except expected as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAIL
     try:
         return asyncio.run(run_daemon(daemon))
     except KeyboardInterrupt:
         return 130
-    except STARTUP_ERRORS as exc:
+    except expected as exc:
         # Expected failures (Twitch unreachable or refusing the token, a locked
-        # database...): one clear line, the details are in the log file.
+        # database, no nginx...): one clear line, the details are in the log file.
         log.debug("start-up failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -168,6 +191,58 @@ def cmd_twitch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    import aiohttp
+
+    from streamer.status import fetch_status, render_status
+
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    host, port = settings.status.host, settings.status.port
+    if not port:
+        print("error: status.port is 0: the status endpoint is off", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        data = asyncio.run(fetch_status(host, port))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        print(f"no daemon answers on http://{host}:{port}/status ({exc})", file=sys.stderr)
+        return EXIT_FAIL
+    print(json.dumps(data, indent=2) if args.json else render_status(data))
+    return EXIT_OK
+
+
+def cmd_rtmp_server(args: argparse.Namespace) -> int:
+    import signal
+
+    from streamer.rtmp_server import RtmpServer, RtmpServerError
+    from streamer.stream import local_rtmp_port
+
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    port = local_rtmp_port(settings.output.rtmp_url) or settings.output.rtmp_server_port
+    server = RtmpServer(settings.data_dir, port=port)
+    try:
+        server.start()
+    except RtmpServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"nginx-rtmp listening on rtmp://127.0.0.1:{port}/live (Ctrl-C stops it)")
+    print(f"publish to {settings.output.rtmp_url}; watch with: ffplay {settings.output.rtmp_url}")
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -177,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config(args)
         if args.command == "twitch":
             return cmd_twitch(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "rtmp-server":
+            return cmd_rtmp_server(args)
     except KeyboardInterrupt:
         return 130
     return EXIT_FAIL

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -48,6 +48,7 @@ from streamer.messages import (
 from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
 from streamer.secrets import from_env, load_twitch_tokens
+from streamer.status import StatusServer
 from streamer.store import QuestionStore
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,47 @@ SINK_DRAIN_TIMEOUT_S = 10.0
 CHAT_BACKOFF_S = (1.0, 60.0)
 SKIP_REASON = "skipped by moderator"
 
-SegmentSink = Callable[[AnswerMessage], Coroutine[Any, Any, None]]
+
+class NextStage(Protocol):
+    """What the daemon hands segments to: the media pipeline, or a printer."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def __call__(self, item: AnswerMessage) -> Coroutine[Any, Any, None]: ...
+
+    def on_air(self) -> str | None:
+        """The answer id the viewers see now, if any."""
+        ...
+
+    def skip(self, answer_id: str) -> None:
+        """Take this answer off air and drop what is queued of it."""
+        ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 class PrintSink:
-    """The end of the chain for now: one line per segment on ``out``."""
+    """Prints one line per segment on ``out`` (``streamer run --no-video``)."""
 
     def __init__(self, out: TextIO | None) -> None:
         self._out = out
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def on_air(self) -> str | None:
+        return None
+
+    def skip(self, answer_id: str) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": "print"}
 
     async def __call__(self, item: AnswerMessage) -> None:
         if self._out is None:
@@ -152,7 +186,7 @@ class Daemon:
         env: Mapping[str, str] | None = None,
         secret_filter: SecretFilter | None = None,
         once: bool = False,
-        sink: SegmentSink | None = None,
+        sink: NextStage | None = None,
         chat: ChatSource | None = None,
     ) -> None:
         self.settings = settings
@@ -181,7 +215,13 @@ class Daemon:
         )
         self.provider = make_provider(settings.llm, self.env)
         self.answerer = Answerer(settings.llm, settings.split, self.provider)
-        self.sink = sink or PrintSink(None)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if sink is None:
+            # Imported here: the media stack (OpenCV, numpy) is not needed for --no-video.
+            from streamer.stream import MediaStage
+
+            sink = MediaStage(settings, on_event=self.media_event)
+        self.sink = sink
         # Builder -> sink. Unbounded for control messages (Skip); segments are bounded by
         # ``_room`` so a slow next stage makes the builder (and so the LLM) wait.
         self.segments: asyncio.Queue[AnswerMessage | Skip] = asyncio.Queue()
@@ -216,6 +256,9 @@ class Daemon:
     def skip(self) -> str:
         """Drop the answer being built and the one on air (they may differ)."""
         targets = {self.state.on_air} if self.state.on_air else set()
+        playing = self.sink.on_air()
+        if playing:
+            targets.add(playing)
         build = self._build
         if build is not None:
             targets.add(build.question.id)
@@ -226,12 +269,51 @@ class Daemon:
             self.segments.put_nowait(Skip(answer_id))
         while len(self._skipped) > 100:
             del self._skipped[next(iter(self._skipped))]
+        for answer_id in targets:
+            self.sink.skip(answer_id)
         if build is not None and self._build_task is not None:
             self._build_task.cancel()
         call = self._sink_call
         if call is not None and self.state.on_air in targets:
             call.cancel()
         return "skipped the current answer"
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state for ``streamer status`` (called on the event loop)."""
+        building = self.state.building
+        return {
+            "state": "stopping" if self._draining else "running",
+            "paused": self.state.paused,
+            "chat": self.chat.name,
+            "chat_done": self.state.chat_done,
+            "pool": self.pool.counts(),
+            "building": (
+                {"id": building.id, "user": building.user, "text": building.text[:120]}
+                if building is not None
+                else None
+            ),
+            "on_air": self.sink.on_air() or self.state.on_air,
+            "answered": self.state.answered,
+            "failed": self.state.failed,
+            "segments_waiting": self.segments.qsize(),
+            "chat_stats": self.reader.stats,
+            "next_stage": self.sink.status(),
+        }
+
+    def media_event(self, kind: str, data: dict[str, Any]) -> None:
+        """From the publisher's pacing thread: hop onto the event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_media_event, kind, data)
+
+    def _on_media_event(self, kind: str, data: dict[str, Any]) -> None:
+        answer_id = str(data.get("answer_id", ""))
+        if kind == "first_frame" and answer_id:
+            info = self.pool.info(answer_id) if not self._draining else None
+            picked = info.queued_at if info is not None else None
+            after = f" {time.time() - picked:.2f} s after pick" if picked else ""
+            log.info("answer %s on air: first frame%s", answer_id[:8], after)
+        elif kind in ("connected", "disconnected"):
+            log.info("stream %s %s", kind, data.get("reason", ""))
 
     # ------------------------------------------------------------------ stages
 
@@ -424,6 +506,7 @@ class Daemon:
         Returns the exit code: 0, or 1 if a stage failed for good.
         """
         self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         log.info(
             "chat: %s; pool policy %s every %g s",
             self.chat.name,
@@ -433,7 +516,11 @@ class Daemon:
         scheduler = AsyncIOScheduler()
         tasks: dict[str, asyncio.Task[None]] = {}
         code = 0
+        status = StatusServer(self.settings.status.host, self.settings.status.port, self.snapshot)
         try:
+            if self.settings.status.port:
+                await status.start()
+            await self.sink.start()
             await self.chat.start()
             self.sender.start()
             scheduler.add_job(
@@ -456,6 +543,7 @@ class Daemon:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             await self._shutdown(tasks)
+            await status.close()
         return code
 
     async def _supervise(self, tasks: dict[str, asyncio.Task[None]]) -> int:
@@ -490,6 +578,7 @@ class Daemon:
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await self.sink.close()  # the publisher may finish the clip on air
         await self.sender.close()  # acknowledgments still queued go out first
         await self.chat.close()
         await self.provider.aclose()

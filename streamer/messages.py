@@ -154,12 +154,15 @@ class Clip:
     def __post_init__(self) -> None:
         n = len(self.frames)
         if self.frames.ndim != 4 or self.frames.shape[3] != 3 or self.frames.dtype != np.uint8:
-            raise ValueError(f"frames must be (n, h, w, 3) uint8, got {self.frames.shape} "
-                             f"{self.frames.dtype}")
+            raise ValueError(
+                f"frames must be (n, h, w, 3) uint8, got {self.frames.shape} {self.frames.dtype}"
+            )
         expected = n * self.sample_rate // self.fps
         if self.audio.ndim != 1 or self.audio.dtype != np.int16 or len(self.audio) != expected:
-            raise ValueError(f"audio must be ({expected},) int16 for {n} frames, got "
-                             f"{self.audio.shape} {self.audio.dtype}")
+            raise ValueError(
+                f"audio must be ({expected},) int16 for {n} frames, got "
+                f"{self.audio.shape} {self.audio.dtype}"
+            )
 
     @property
     def duration_s(self) -> float:

@@ -78,7 +78,7 @@ def test_run_with_twitch_but_no_secret_exits_2(
         "log:\n  file: false\n",
         encoding="utf-8",
     )
-    assert main(["run", "--config", str(config)]) == 2
+    assert main(["run", "--no-video", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "streamer twitch login" in err
     assert "Traceback" not in err
@@ -102,7 +102,7 @@ def test_run_with_twitch_unreachable_is_one_clear_line(
 
     endpoints = twitchio_endpoints()
     try:
-        assert main(["run", "--config", str(config)]) == 1
+        assert main(["run", "--no-video", "--config", str(config)]) == 1
     finally:
         set_twitchio_endpoints(*endpoints)
     err = capsys.readouterr().err

@@ -58,7 +58,7 @@ def json_logs(stderr: str) -> list[dict[str, object]]:
 
 
 def test_demo_once_prints_the_answer_segments(tmp_path: Path) -> None:
-    proc = run_streamer("run", "--config", str(DEMO), "--once", *fast(tmp_path))
+    proc = run_streamer("run", "--no-video", "--config", str(DEMO), "--once", *fast(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     # Each accepted demo question is answered, read back by the offline provider.
@@ -85,6 +85,7 @@ def test_hostile_chat_never_crashes_the_daemon(tmp_path: Path) -> None:
     banned = json.dumps(list(BANNED_WORDS))
     proc = run_streamer(
         "run",
+        "--no-video",
         "--config",
         str(DEMO),
         "--once",
@@ -140,6 +141,7 @@ def test_sigterm_finishes_then_a_restart_answers_the_rest(tmp_path: Path) -> Non
         proc = subprocess.Popen(
             streamer_cmd(
                 "run",
+                "--no-video",
                 "--config",
                 str(DEMO),
                 *args,
@@ -174,7 +176,14 @@ def test_sigterm_finishes_then_a_restart_answers_the_rest(tmp_path: Path) -> Non
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
     again = run_streamer(
-        "run", "--config", str(DEMO), "--once", *args, "--set", f"chat.replay_file={empty}"
+        "run",
+        "--no-video",
+        "--config",
+        str(DEMO),
+        "--once",
+        *args,
+        "--set",
+        f"chat.replay_file={empty}",
     )
     assert again.returncode == 0, again.stderr[-3000:]
     answered = first + rest + again.stdout
@@ -203,6 +212,7 @@ async def test_sigkill_mid_answer_loses_no_question(tmp_path: Path) -> None:
         llm.push(stalled)
         args = [
             "run",
+            "--no-video",
             "--config",
             str(DEMO),
             *fast(tmp_path / "data"),

@@ -12,17 +12,18 @@ import pytest
 
 from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
 from streamer.config import Settings, settings_from_dict
-from streamer.daemon import Daemon
+from streamer.daemon import Daemon, PrintSink
 from streamer.messages import AnswerAborted, AnswerMessage, Segment
 from streamer.store import QuestionStore, Status
 from tests.fakes.openai_server import FakeOpenAIServer, Scenario
 from tests.fakes.twitch_server import FakeTwitch
 
 
-class Sink:
+class Sink(PrintSink):
     """Collects what the builder hands to the next stage; wakes waiters on change."""
 
     def __init__(self) -> None:
+        super().__init__(None)
         self.items: list[AnswerMessage] = []
         self._changed = asyncio.Condition()
 

@@ -1,0 +1,206 @@
+"""VideoBuilder: Segment → speech (TTS) → lip-synced frames → Clips for the publisher.
+
+The models are loaded once, in the builder's own worker thread, and every heavy call
+(synthesis, rendering) runs there, so chat, scheduling and pacing never stall. Frames
+are handed on in chunks: the first chunk of a segment goes on air while the rest of it
+is still being rendered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from streamer.audio import Audio, normalize_loudness, pad_to_frames, resample, to_int16
+from streamer.avatar import Avatar
+from streamer.config import OutputSettings
+from streamer.lipsync.base import LipSyncEngine
+from streamer.messages import AnswerAborted, AnswerMessage, Clip, Segment
+from streamer.tts.base import TTSEngine
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Frames per clip after the first batch: about one second, so memory stays small
+# (25 frames of 1280x720 are 69 MB) and a skip never waits long.
+CHUNK_SECONDS = 1.0
+
+
+class ClipPlayer(Protocol):
+    """The publisher, as the builder sees it."""
+
+    async def put(self, clip: Clip) -> object: ...
+
+    def skip(self, answer_id: str) -> object: ...
+
+    def on_air(self) -> str | None: ...
+
+
+@dataclass
+class BuildStats:
+    segments: int = 0
+    failed_segments: int = 0
+    media_s: float = 0.0  # seconds of audio and video produced
+    busy_s: float = 0.0  # seconds spent building them
+
+    @property
+    def real_time_factor(self) -> float:
+        """Build time / media time: below 1 is faster than real time."""
+        return self.busy_s / self.media_s if self.media_s else 0.0
+
+
+class VideoBuilder:
+    def __init__(
+        self,
+        tts: TTSEngine,
+        lipsync: LipSyncEngine,
+        avatar: Avatar,
+        output: OutputSettings,
+        player: ClipPlayer,
+    ) -> None:
+        if output.sample_rate % output.fps:
+            raise ValueError(
+                f"output.sample_rate {output.sample_rate} must be a multiple of output.fps "
+                f"{output.fps} so every frame gets a whole number of samples"
+            )
+        self.tts = tts
+        self.lipsync = lipsync
+        self.avatar = avatar
+        self.output = output
+        self.player = player
+        self.stats = BuildStats()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-builder")
+        self._next_frame = 0  # avatar frame where the next clip continues
+        self._skipped: set[str] = set()
+
+    async def _in_worker(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
+
+    async def start(self) -> None:
+        """Load the voice and the lip-sync model once; errors surface at start."""
+        started = time.monotonic()
+        await self._in_worker(self.tts.load)
+        await self._in_worker(lambda: self.lipsync.load(self.avatar))
+        log.info(
+            "video builder ready in %.1f s: voice %s, lip-sync %s, avatar %s (%d frames)",
+            time.monotonic() - started,
+            self.tts.name,
+            self.lipsync.name,
+            self.avatar.source.name,
+            len(self.avatar.frames),
+        )
+
+    async def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ next stage
+
+    def on_air(self) -> str | None:
+        return self.player.on_air()
+
+    def skip(self, answer_id: str) -> None:
+        self._skipped.add(answer_id)
+        self.player.skip(answer_id)
+
+    async def __call__(self, item: AnswerMessage) -> None:
+        if isinstance(item, AnswerAborted):
+            # The answer ends here: an empty final clip tells the publisher.
+            await self.player.put(self._end_marker(item.answer_id, -1))
+            return
+        if item.answer_id in self._skipped:
+            return
+        try:
+            await self._build(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats.failed_segments += 1
+            log.exception(
+                "answer %s segment %d skipped: voice or lip-sync failed",
+                item.answer_id[:8],
+                item.index,
+            )
+            if item.last:
+                await self.player.put(self._end_marker(item.answer_id, item.index))
+
+    # ------------------------------------------------------------------ work
+
+    def _speak(self, text: str) -> tuple[Audio, int]:
+        """Text → speech at the stream's rate, padded to whole frames."""
+        speech = self.tts.synthesize(text)
+        speech = normalize_loudness(speech)
+        if speech.rate != self.output.sample_rate:
+            speech = resample(speech, self.output.sample_rate)
+        return pad_to_frames(speech, self.output.fps)
+
+    async def _build(self, segment: Segment) -> None:
+        started = time.monotonic()
+        speech, n_frames = await self._in_worker(lambda: self._speak(segment.text))
+        pcm = to_int16(speech.samples)
+        per_frame = self.output.sample_rate // self.output.fps
+        batches: Iterator[np.ndarray] = self.lipsync.render(
+            speech, self._next_frame, self.output.fps
+        )
+        chunk = max(1, int(CHUNK_SECONDS * self.output.fps))
+        done = 0
+        pending: list[np.ndarray] = []
+        pending_frames = 0
+        first = True
+        busy = time.monotonic() - started
+        while done < n_frames:
+            t0 = time.monotonic()
+            batch = await self._in_worker(lambda: next(batches, None))
+            busy += time.monotonic() - t0
+            if batch is None:
+                break
+            pending.append(batch)
+            pending_frames += len(batch)
+            if not first and pending_frames < chunk and done + pending_frames < n_frames:
+                continue
+            frames = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            pending, pending_frames, first = [], 0, False
+            end = done + len(frames)
+            clip = Clip(
+                answer_id=segment.answer_id,
+                index=segment.index,
+                frames=frames,
+                audio=pcm[done * per_frame : end * per_frame],
+                fps=self.output.fps,
+                sample_rate=self.output.sample_rate,
+                last=segment.last and end >= n_frames,
+            )
+            done = end
+            await self.player.put(clip)
+        if done != n_frames:
+            raise RuntimeError(f"lip-sync gave {done} frames for {n_frames} expected")
+        self._next_frame += n_frames
+        self.stats.segments += 1
+        self.stats.media_s += n_frames / self.output.fps
+        self.stats.busy_s += busy
+        log.info(
+            "answer %s segment %d built: %.2f s of video in %.2f s",
+            segment.answer_id[:8],
+            segment.index,
+            n_frames / self.output.fps,
+            busy,
+        )
+
+    def _end_marker(self, answer_id: str, index: int) -> Clip:
+        height, width = self.output.height, self.output.width
+        return Clip(
+            answer_id=answer_id,
+            index=index,
+            frames=np.zeros((0, height, width, 3), np.uint8),
+            audio=np.zeros(0, np.int16),
+            fps=self.output.fps,
+            sample_rate=self.output.sample_rate,
+            last=True,
+        )
