@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         "rtmp-server", help="run a local nginx-rtmp server in the foreground (Ctrl-C stops it)"
     )
     _add_config_args(rtmp)
+    rtmp.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default loopback; 0.0.0.0 serves other machines)",
+    )
 
     twitch = sub.add_parser("twitch", help="Twitch account set-up")
     twitch_sub = twitch.add_subparsers(dest="twitch_command", required=True, metavar="ACTION")
@@ -226,18 +231,26 @@ def cmd_rtmp_server(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _config_failed(exc)
     port = local_rtmp_port(settings.output.rtmp_url) or settings.output.rtmp_server_port
-    server = RtmpServer(settings.data_dir, port=port)
+    server = RtmpServer(settings.data_dir, port=port, host=args.host)
+    # Signals are taken by sigtimedwait below, so nginx is always stopped with us.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         server.start()
     except RtmpServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
-    print(f"nginx-rtmp listening on rtmp://127.0.0.1:{port}/live (Ctrl-C stops it)")
-    print(f"publish to {settings.output.rtmp_url}; watch with: ffplay {settings.output.rtmp_url}")
+    print(f"nginx-rtmp listening on rtmp://{args.host}:{port}/live (Ctrl-C stops it)", flush=True)
+    print(
+        f"publish to {settings.output.rtmp_url}; watch with: ffplay {settings.output.rtmp_url}",
+        flush=True,
+    )
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    except KeyboardInterrupt:
-        pass
+        while server.running:
+            if signal.sigtimedwait({signal.SIGINT, signal.SIGTERM}, 1.0) is not None:
+                break
+        else:
+            print(f"error: nginx stopped:\n{server.error_log_tail()}", file=sys.stderr)
+            return EXIT_FAIL
     finally:
         server.stop()
     return EXIT_OK

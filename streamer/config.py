@@ -314,9 +314,13 @@ class OutputSettings(_Model):
     answers_dir: Path | None = None
     # Answers built while the RTMP server is away play when it is back, unless older.
     max_clip_age_s: float = Field(default=120.0, gt=0)
-    # Start a local nginx-rtmp for a loopback rtmp_url when none is listening.
+    # Start a local nginx-rtmp for a loopback rtmp_url when none is listening (on the
+    # URL's port).
     start_rtmp_server: bool = True
+    # The port of `streamer rtmp-server` when rtmp_url is not a loopback URL.
     rtmp_server_port: int = Field(default=1935, ge=1, le=65535)
+    # Where that local server listens: loopback by default; 0.0.0.0 in a container.
+    rtmp_server_host: str = "127.0.0.1"
 
     @field_validator("rtmp_url")
     @classmethod

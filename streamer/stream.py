@@ -74,7 +74,9 @@ class MediaStage:
             and port is not None
             and not is_listening("127.0.0.1", port)
         ):
-            self.server = RtmpServer(self.settings.data_dir, port=port)
+            self.server = RtmpServer(
+                self.settings.data_dir, port=port, host=self.settings.output.rtmp_server_host
+            )
             started = time.monotonic()
             self.server.start()
             log.info(
