@@ -29,10 +29,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Frames per clip after the first batch: about one second, so memory stays small
-# (25 frames of 1280x720 are 69 MB) and a skip never waits long.
-CHUNK_SECONDS = 1.0
-
 
 class ClipPlayer(Protocol):
     """The publisher, as the builder sees it."""
@@ -107,6 +103,8 @@ class VideoBuilder:
         return self.player.on_air()
 
     def skip(self, answer_id: str) -> None:
+        if len(self._skipped) >= 256:  # on air for days: keep only recent skips
+            self._skipped.clear()
         self._skipped.add(answer_id)
         self.player.skip(answer_id)
 
@@ -149,24 +147,16 @@ class VideoBuilder:
         batches: Iterator[np.ndarray] = self.lipsync.render(
             speech, self._next_frame, self.output.fps
         )
-        chunk = max(1, int(CHUNK_SECONDS * self.output.fps))
         done = 0
-        pending: list[np.ndarray] = []
-        pending_frames = 0
-        first = True
         busy = time.monotonic() - started
         while done < n_frames:
             t0 = time.monotonic()
-            batch = await self._in_worker(lambda: next(batches, None))
+            frames = await self._in_worker(lambda: next(batches, None))
             busy += time.monotonic() - t0
-            if batch is None:
+            if frames is None:
                 break
-            pending.append(batch)
-            pending_frames += len(batch)
-            if not first and pending_frames < chunk and done + pending_frames < n_frames:
-                continue
-            frames = pending[0] if len(pending) == 1 else np.concatenate(pending)
-            pending, pending_frames, first = [], 0, False
+            # One clip per batch: the engine sizes them (a few frames first, growing to
+            # about a second), so speech starts early and never waits on a big batch.
             end = done + len(frames)
             clip = Clip(
                 answer_id=segment.answer_id,

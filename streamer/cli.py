@@ -232,13 +232,14 @@ def cmd_rtmp_server(args: argparse.Namespace) -> int:
         return _config_failed(exc)
     port = local_rtmp_port(settings.output.rtmp_url) or settings.output.rtmp_server_port
     server = RtmpServer(settings.data_dir, port=port, host=args.host)
-    # Signals are taken by sigtimedwait below, so nginx is always stopped with us.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         server.start()
     except RtmpServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
+    # Blocked only now (nginx must not inherit the mask), then taken by sigtimedwait
+    # below, so nginx is always stopped with us.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     print(f"nginx-rtmp listening on rtmp://{args.host}:{port}/live (Ctrl-C stops it)", flush=True)
     print(
         f"publish to {settings.output.rtmp_url}; watch with: ffplay {settings.output.rtmp_url}",

@@ -335,6 +335,12 @@ class OutputSettings(_Model):
     def _even(self) -> OutputSettings:
         if self.width % 2 or self.height % 2:
             raise ValueError("output.width and output.height must be even numbers (H.264)")
+        if self.sample_rate % self.fps:
+            good = [f for f in (20, 24, 25, 30, 50, 60) if self.sample_rate % f == 0]
+            raise ValueError(
+                f"output.sample_rate {self.sample_rate} is not a whole number of samples per "
+                f"frame at output.fps {self.fps}: use fps {good} or another sample_rate"
+            )
         return self
 
 

@@ -84,6 +84,10 @@ class NextStage(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    def abort(self) -> None:
+        """Synchronous and immediate: kill child processes (before an emergency exit)."""
+        ...
+
 
 class PrintSink:
     """Prints one line per segment on ``out`` (``streamer run --no-video``)."""
@@ -105,6 +109,9 @@ class PrintSink:
 
     def status(self) -> dict[str, Any]:
         return {"kind": "print"}
+
+    def abort(self) -> None:
+        return None
 
     async def __call__(self, item: AnswerMessage) -> None:
         if self._out is None:
@@ -176,6 +183,7 @@ class _Build:
     started: float = field(default_factory=time.monotonic)
     released: int = 0  # segments handed to the sink so far
     outcome: AnswerOutcome | None = None
+    queue_wait_s: float = 0.0  # from the pick to the start of the answer
 
 
 class Daemon:
@@ -392,6 +400,7 @@ class Daemon:
         question = build.question
         info = self.pool.info(question.id)
         queued_at = info.queued_at if info is not None and info.queued_at else time.time()
+        build.queue_wait_s = max(0.0, time.time() - queued_at)
         log.info(
             "answering %s from %s (asked %.1f s ago, picked %.1f s ago): %r",
             question.id[:8],
@@ -434,7 +443,21 @@ class Daemon:
         if outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED):
             self.pool.done(qid)
             self.state.answered += 1
-            log.info("answer %s %s in %.2f s", qid[:8], outcome.status.value, took)
+            wait = build.queue_wait_s
+
+            def since_pick(t: float | None) -> str:
+                return "-" if t is None else f"{wait + t:.2f} s"
+
+            log.info(
+                "answer %s %s: from the pick, first token %s, first segment %s, text done "
+                "%.2f s (%d segments)",
+                qid[:8],
+                outcome.status.value,
+                since_pick(outcome.first_token_s),
+                since_pick(outcome.first_segment_s),
+                wait + took,
+                outcome.segments,
+            )
         elif outcome.status is AnswerStatus.REQUEUE:
             self.state.failed += 1
             self.pool.failed(qid, outcome.reason)
@@ -475,6 +498,11 @@ class Daemon:
         call = self._sink_call = asyncio.create_task(self.sink(item), name="sink-call")
         try:
             await asyncio.wait({call})
+        except asyncio.CancelledError:
+            # The sink stage itself is stopping: stop its call too, then go.
+            call.cancel()
+            await asyncio.wait({call})
+            raise
         finally:
             self._sink_call = None
         if call.cancelled():
@@ -618,6 +646,7 @@ async def run_daemon(daemon: Daemon) -> int:
             daemon.request_stop()
         else:
             log.warning("%s again: exiting now (questions are already saved)", sig.name)
+            daemon.sink.abort()  # no ffmpeg or nginx left behind
             os._exit(130)
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -27,6 +27,7 @@ import logging
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -57,6 +58,17 @@ STALL_S = 5.0
 RESYNC_FRAMES = 5
 # Remember this many skipped or expired answers, to drop their late clips.
 DROPPED_MEMORY = 256
+# close(): ffmpeg gets this long to finish the stream after EOF, then it is killed...
+SESSION_CLOSE_S = 3.0
+# ...its writer and stderr threads this long, all together...
+THREADS_JOIN_S = 1.0
+# ...and the answer being kept as MP4 this long.
+KEEPER_CLOSE_S = 5.0
+# The keeper's queue holds at most this many seconds of frames; an answer whose
+# frames overflow it is not kept (the pacing thread never waits for the keeper).
+KEEP_BUFFER_S = 3.0
+# abort() waits at most this long for anything.
+ABORT_WAIT_S = 0.1
 
 
 class _Session:
@@ -187,8 +199,20 @@ class _Session:
                     self.connected.set()
                 log.debug("ffmpeg[%d]: %s", self.number, line)
 
-    def close(self, graceful: bool, timeout: float = 5.0) -> None:
-        """End ffmpeg: EOF on both inputs (it finishes the stream) or kill; reap it."""
+    def kill(self) -> None:
+        """SIGKILL ffmpeg (its whole process group) at once; reap nothing, wait for nothing."""
+        self._stop.set()
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own group: start_new_session
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+
+    def close(self, graceful: bool, timeout: float = SESSION_CLOSE_S) -> None:
+        """End ffmpeg: EOF on both inputs (it finishes the stream) or kill; reap it.
+
+        Takes at most ``timeout`` (ffmpeg finishing) + ``THREADS_JOIN_S`` + a little.
+        """
         deadline = time.monotonic() + timeout
         if graceful and self.alive():
             for q in (self.video_q, self.audio_q):
@@ -198,65 +222,186 @@ class _Session:
                 self.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("ffmpeg did not finish within %.0f s; killing it", timeout)
-        self._stop.set()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        self.kill()
+        try:
+            self.proc.wait(1.0)
+        except subprocess.TimeoutExpired:  # SIGKILLed yet not gone: do not hang on it
+            log.error("ffmpeg (pid %d) did not die after SIGKILL", self.proc.pid)
+        joins = time.monotonic() + THREADS_JOIN_S
         for t in self._threads:
-            t.join(timeout=2.0)
+            t.join(timeout=max(0.0, joins - time.monotonic()))
+
+
+_KeepItem = tuple[str, str, np.ndarray, np.ndarray]  # (kind, answer id, frame, samples)
 
 
 class _Keeper:
-    """Encodes each answer, as played, to an MP4 in a background thread (off the live path)."""
+    """Encodes each answer, as played, to an MP4 in a background thread (off the live path).
 
-    def __init__(self, ffmpeg: str, settings: OutputSettings, out_dir: Path) -> None:
+    The pacing thread hands it frames through a bounded queue and never waits: when the
+    queue is full (the encoder fell behind), that answer is abandoned with a WARNING
+    and not kept. Skipped answers are not kept either (``end(..., keep=False)``). The
+    temporary video and PCM files are named per answer, in ``tmp_dir``.
+    """
+
+    def __init__(
+        self,
+        ffmpeg: str,
+        settings: OutputSettings,
+        out_dir: Path,
+        tmp_dir: Path,
+        *,
+        max_frames: int | None = None,
+    ) -> None:
         self.ffmpeg = ffmpeg
         self.settings = settings
         self.out_dir = out_dir
-        self.items: queue.Queue[tuple[str, str, np.ndarray, np.ndarray] | None] = queue.Queue()
+        self.tmp_dir = tmp_dir
+        self.max_frames = max_frames or max(1, round(KEEP_BUFFER_S * settings.fps))
+        self.items: queue.Queue[_KeepItem | None] = queue.Queue(maxsize=self.max_frames)
+        self._lock = threading.Lock()
+        self._abandoned: OrderedDict[str, None] = OrderedDict()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._seq = 0
         self.thread = threading.Thread(target=self._run, name="pub-keeper", daemon=True)
+
+    def start(self) -> None:
         self.thread.start()
 
+    # -- the pacing thread's side: never blocks
+
+    def abandoned(self, answer_id: str) -> bool:
+        with self._lock:
+            return answer_id in self._abandoned
+
+    def _abandon(self, answer_id: str) -> None:
+        with self._lock:
+            if answer_id in self._abandoned:
+                return
+            self._abandoned[answer_id] = None
+            while len(self._abandoned) > DROPPED_MEMORY:
+                self._abandoned.popitem(last=False)
+        log.warning(
+            "not keeping answer %s as MP4: its encoder fell behind (%d frames waiting)",
+            answer_id, self.max_frames,
+        )  # fmt: skip
+
     def frame(self, answer_id: str, frame: np.ndarray, audio: np.ndarray) -> None:
-        self.items.put(("frame", answer_id, frame, audio))
+        if self.abandoned(answer_id):
+            return
+        try:
+            self.items.put_nowait(("frame", answer_id, frame, audio))
+        except queue.Full:
+            self._abandon(answer_id)
 
-    def end(self, answer_id: str) -> None:
+    def end(self, answer_id: str, *, keep: bool = True) -> None:
+        """The answer is over: save it (``keep``) or throw its file away."""
         empty = np.zeros(0, np.int16)
-        self.items.put(("end", answer_id, empty, empty))
+        try:
+            self.items.put_nowait(("end" if keep else "discard", answer_id, empty, empty))
+        except queue.Full:
+            if keep:
+                self._abandon(answer_id)
+            else:  # not worth a warning: it was not to be kept anyway
+                with self._lock:
+                    self._abandoned[answer_id] = None
 
-    def close(self, timeout: float = 30.0) -> None:
-        self.items.put(None)
-        self.thread.join(timeout)
+    def close(self, timeout: float = KEEPER_CLOSE_S) -> None:
+        """Finish the answer being kept, for up to ``timeout`` s; then kill its ffmpeg."""
+        deadline = time.monotonic() + timeout
+        if not self.thread.is_alive():
+            return
+        with contextlib.suppress(queue.Full):
+            self.items.put(None, timeout=timeout)
+        self.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.thread.is_alive():
+            log.warning("keeping the last answer as MP4 took over %.0f s; abandoned", timeout)
+            self.kill()
+            self.thread.join(ABORT_WAIT_S)
+
+    def kill(self) -> None:
+        """SIGKILL its ffmpeg children, now (the thread then ends on its own)."""
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(ABORT_WAIT_S / max(1, len(procs)))
+
+    # -- the keeper thread
+
+    def _popen(self, cmd: list[str], *, stdin: bool) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        with self._lock:
+            self._procs.add(proc)
+        return proc
+
+    def _reap(self, proc: subprocess.Popen[bytes], timeout: float | None = None) -> bytes:
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+        return err or b""
 
     def _run(self) -> None:
-        s = self.settings
         proc: subprocess.Popen[bytes] | None = None
         current = ""
         audio: list[np.ndarray] = []
-        video_tmp = self.out_dir / ".answer-video.mp4"
+        video = self.tmp_dir / "unused.mp4"
+
+        def stop(save: bool) -> None:
+            nonlocal proc, current, audio
+            if proc is not None:
+                if save and not self.abandoned(current):
+                    self._finish(proc, current, audio, video)
+                else:
+                    if proc.poll() is None:
+                        proc.kill()
+                    self._reap(proc)
+                    video.unlink(missing_ok=True)
+            proc, current, audio = None, "", []
+
         while True:
-            item = self.items.get()
+            try:
+                item = self.items.get(timeout=0.5)
+            except queue.Empty:
+                if proc is not None and self.abandoned(current):
+                    stop(save=False)
+                continue
             try:
                 if item is None:
-                    if proc is not None:
-                        self._finish(proc, current, audio, video_tmp)
+                    stop(save=True)
                     return
                 kind, answer_id, frame, samples = item
-                if kind == "end" or answer_id != current:
-                    if proc is not None:
-                        self._finish(proc, current, audio, video_tmp)
-                    proc, current, audio = None, "", []
-                    if kind == "end":
-                        continue
+                if proc is not None and (
+                    kind != "frame" or answer_id != current or self.abandoned(current)
+                ):
+                    # A different answer's frame also ends this one (its end was lost).
+                    stop(save=not (kind == "discard" and answer_id == current))
+                if kind != "frame" or self.abandoned(answer_id):
+                    continue
                 if proc is None:
-                    self.out_dir.mkdir(parents=True, exist_ok=True)
-                    proc = subprocess.Popen(
+                    s = self.settings
+                    self._seq += 1
+                    video = self.tmp_dir / f"answer-{self._seq}-{answer_id}.mp4"
+                    proc = self._popen(
                         [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
                          "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{s.width}x{s.height}",
                          "-framerate", str(s.fps), "-i", "pipe:0",
                          "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                         str(video_tmp)],
-                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         str(video)],
+                        stdin=True,
                     )  # fmt: skip
                     current = answer_id
                 assert proc.stdin is not None
@@ -264,38 +409,39 @@ class _Keeper:
                 audio.append(samples)
             except Exception:
                 log.exception("keeping answer %s as MP4 failed", current or "?")
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.communicate()
+                with contextlib.suppress(Exception):
+                    stop(save=False)
                 proc, current, audio = None, "", []
 
     def _finish(
         self, proc: subprocess.Popen[bytes], answer_id: str, audio: list[np.ndarray], video: Path
     ) -> None:
-        _, err = proc.communicate()
-        if proc.returncode != 0:
-            log.error("encoding answer %s failed: %s", answer_id, err.decode(errors="replace"))
-            return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = self.out_dir / f"{stamp}-{answer_id}.mp4"
-        pcm = self.out_dir / ".answer-audio.pcm"
-        pcm.write_bytes(np.concatenate(audio).astype(np.int16).tobytes() if audio else b"")
-        s = self.settings
-        done = subprocess.run(
-            [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
-             "-f", "s16le", "-ar", str(s.sample_rate), "-ac", "1", "-i", str(pcm),
-             "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
-             "-b:a", f"{s.audio_bitrate_k}k", "-movflags", "+faststart", str(out)],
-            capture_output=True, check=False,
-        )  # fmt: skip
-        for tmp in (pcm, video):
-            tmp.unlink(missing_ok=True)
-        if done.returncode != 0:
-            log.error(
-                "muxing answer %s failed: %s", answer_id, done.stderr.decode(errors="replace")
-            )
-        else:
-            log.info("kept answer %s as %s", answer_id, out)
+        err = self._reap(proc, timeout=60)
+        pcm = video.with_suffix(".pcm")
+        try:
+            if proc.returncode != 0:
+                log.error("encoding answer %s failed: %s", answer_id, err.decode(errors="replace"))
+                return
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            out = self.out_dir / f"{stamp}-{answer_id}.mp4"
+            pcm.write_bytes(np.concatenate(audio).astype(np.int16).tobytes() if audio else b"")
+            s = self.settings
+            mux = self._popen(
+                [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
+                 "-f", "s16le", "-ar", str(s.sample_rate), "-ac", "1", "-i", str(pcm),
+                 "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
+                 "-b:a", f"{s.audio_bitrate_k}k", "-movflags", "+faststart", str(out)],
+                stdin=False,
+            )  # fmt: skip
+            err = self._reap(mux, timeout=60)
+            if mux.returncode != 0:
+                log.error("muxing answer %s failed: %s", answer_id, err.decode(errors="replace"))
+            else:
+                log.info("kept answer %s as %s", answer_id, out)
+        finally:
+            for tmp in (pcm, video):
+                tmp.unlink(missing_ok=True)
 
 
 class Publisher:
@@ -331,6 +477,7 @@ class Publisher:
         self._pos = 0  # next frame of the current clip
         self._sample_pos = 0  # next sample of the current clip
         self._answer: str | None = None  # the answer on air (until its last clip ends)
+        self._answer_started = False  # its first frame went out (first_frame was sent)
         self._gap_logged = False
         self._dropped: OrderedDict[str, None] = OrderedDict()
         self._events: list[tuple[str, dict[str, Any]]] = []
@@ -339,6 +486,8 @@ class Publisher:
         self._state = "starting"
         self._closed = False
         self._stopping = threading.Event()
+        self._aborted = False
+        self._record_ok = True  # record_file is usable (checked in start())
         self._thread: threading.Thread | None = None
         self._tmp: Path | None = None
         self._keeper: _Keeper | None = None
@@ -367,14 +516,42 @@ class Publisher:
             )
         self._tmp = Path(tempfile.mkdtemp(prefix="streamer-publisher-"))
         os.mkfifo(self._tmp / "audio.fifo")
+        self._check_record_file()
         s = self.settings
         if s.keep_answers:
-            self._keeper = _Keeper(self._ffmpeg, s, s.answers_dir or Path("media/answers"))
+            out = s.answers_dir or Path("media/answers")
+            self._keeper = _Keeper(self._ffmpeg, s, out, self._tmp)
+            self._keeper.start()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self._thread.start()
 
+    def _check_record_file(self) -> None:
+        """Make sure ``record_file`` can be written; if not, stream without recording."""
+        path = self.settings.record_file
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".streamer-probe-"):
+                pass
+        except OSError as e:
+            self._record_ok = False
+            log.error(
+                "output.record_file %s cannot be written (%s); streaming WITHOUT recording",
+                path, e,
+            )  # fmt: skip
+
     def close(self, drain_s: float = 0.0) -> None:
-        """Stop publishing; first let queued clips play for up to ``drain_s`` seconds."""
+        """Stop publishing; first let queued clips play for up to ``drain_s`` seconds.
+
+        Bounded even when the RTMP server is gone or ffmpeg is stuck: at most about
+        ``drain_s`` + ``SESSION_CLOSE_S`` (ffmpeg finishing the stream, else SIGKILL)
+        + ``THREADS_JOIN_S`` + ``KEEPER_CLOSE_S`` (only with ``keep_answers``: the answer
+        being saved), i.e. ``drain_s`` + 4 s, or + 9 s when keeping answers; plus the
+        time of an ``on_event`` callback running at that moment.
+        """
         if drain_s > 0 and self._thread is not None:
             deadline = time.monotonic() + drain_s
             with self._cond:
@@ -389,7 +566,12 @@ class Publisher:
             self._notify_space()
         self._stopping.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(SESSION_CLOSE_S + THREADS_JOIN_S + 2.0)
+            if self._thread.is_alive():
+                log.error("publisher: the pacing thread did not stop; killing ffmpeg")
+                session = self._session
+                if session is not None:
+                    session.kill()
             self._thread = None
         if self._keeper is not None:
             self._keeper.close()
@@ -397,6 +579,39 @@ class Publisher:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        self._state = "closed"
+
+    def abort(self) -> None:
+        """Stop now, best effort, from any thread (e.g. right before ``os._exit``).
+
+        SIGKILLs the ffmpeg children (the stream's and the answer keeper's) and removes
+        the temp folder (the audio FIFO, partly kept answers). Never waits more than a
+        few tenths of a second; queued clips are lost and no events follow.
+        """
+        self._aborted = True
+        self._stopping.set()
+        if self._cond.acquire(timeout=ABORT_WAIT_S):
+            try:
+                self._closed = True
+                self._notify_space()
+            finally:
+                self._cond.release()
+        else:
+            self._closed = True
+        for _ in range(2):  # again after the join: a session may have been starting
+            session = self._session
+            if session is not None:
+                session.kill()
+            if self._keeper is not None:
+                self._keeper.kill()
+            if self._thread is not None:
+                self._thread.join(ABORT_WAIT_S)
+        session = self._session
+        if session is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                session.proc.wait(ABORT_WAIT_S)  # reap it: no zombie left
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
         self._state = "closed"
 
     def __enter__(self) -> Publisher:
@@ -536,19 +751,36 @@ class Publisher:
         return self._session.frames / self._fps if self._session is not None else 0.0
 
     def _end_answer(self, *, skipped: bool = False, complete: bool = True) -> None:
+        """Take the answer off air. ``answer_done`` only follows a ``first_frame``."""
         answer = self._answer
         if answer is None:
             return
-        self._events.append(
-            ("answer_done", {"answer_id": answer, "skipped": skipped,
-                             "complete": complete and not skipped,
-                             "stream_time_s": self._stream_time()})
-        )  # fmt: skip
-        if self._keeper is not None:
-            self._keeper.end(answer)
+        if self._answer_started:
+            self._events.append(
+                ("answer_done", {"answer_id": answer, "skipped": skipped,
+                                 "complete": complete and not skipped,
+                                 "stream_time_s": self._stream_time()})
+            )  # fmt: skip
+        if self._keeper is not None:  # skipped answers are not kept
+            self._keeper.end(answer, keep=self._answer_started and not skipped)
         self._answer = None
+        self._answer_started = False
         self._current = None
         self._gap_logged = False
+
+    def _end_marker(self, clip: Clip) -> None:
+        """A zero-frame clip: the builder's "this answer ends here" (caller holds the lock).
+
+        It comes when an answer is cut short (LLM failure, aborted answer, failed last
+        segment), so the answer on air ends with ``complete=False``. The marker of an
+        answer that is not on air (it never started, or already ended) is dropped
+        silently: no ``first_frame``, no ``answer_done``.
+        """
+        if clip.answer_id == self._answer and clip.last:
+            log.info("answer %s ended early (end marker)", clip.answer_id)
+            self._end_answer(complete=False)
+        else:
+            log.debug("dropping the end marker of answer %s (not on air)", clip.answer_id)
 
     def _expire(self, now: float) -> None:
         """Drop answers with clips older than max_clip_age_s (caller holds the lock)."""
@@ -572,28 +804,29 @@ class Publisher:
         """The clip to play now, starting the next queued one if needed."""
         if self._current is not None:
             return self._current
-        if not self._queue:
-            if self._answer is not None and not self._gap_logged:
-                self._gap_logged = True
-                self._gaps += 1
-                log.warning("answer %s: no clip ready mid-answer; showing idle", self._answer)
-            return None
-        clip = self._queue.popleft()
-        self._queued_s = max(0.0, self._queued_s - clip.duration_s)
-        self._notify_space()
-        if self._answer is not None and clip.answer_id != self._answer:
-            log.warning("answer %s ended without its last clip", self._answer)
-            self._end_answer(complete=False)
-        if self._answer is None:
-            self._answer = clip.answer_id
-            self._events.append(
-                ("first_frame", {"answer_id": clip.answer_id, "stream_time_s": self._stream_time()})
-            )
-        elif self._gap_logged:
-            log.info("answer %s resumes after a gap", clip.answer_id)
-        self._gap_logged = False
-        self._current, self._pos, self._sample_pos = clip, 0, 0
-        return clip
+        while self._queue:
+            clip = self._queue.popleft()
+            self._queued_s = max(0.0, self._queued_s - clip.duration_s)
+            self._notify_space()
+            if len(clip.frames) == 0:  # an end marker: handle it, play what follows
+                self._end_marker(clip)
+                continue
+            if self._answer is not None and clip.answer_id != self._answer:
+                log.warning("answer %s ended without its last clip", self._answer)
+                self._end_answer(complete=False)
+            if self._answer is None:
+                self._answer = clip.answer_id
+                self._answer_started = False  # first_frame once a frame is out
+            elif self._gap_logged:
+                log.info("answer %s resumes after a gap", clip.answer_id)
+            self._gap_logged = False
+            self._current, self._pos, self._sample_pos = clip, 0, 0
+            return clip
+        if self._answer is not None and not self._gap_logged:
+            self._gap_logged = True
+            self._gaps += 1
+            log.warning("answer %s: no clip ready mid-answer; showing idle", self._answer)
+        return None
 
     # -- the pacing thread
 
@@ -613,14 +846,19 @@ class Publisher:
 
     def _record_path(self) -> Path | None:
         path = self.settings.record_file
-        if path is None:
+        if path is None or not self._record_ok:
             return None
-        n = 1
-        candidate = path
-        while candidate.exists():  # never overwrite an earlier recording
-            n += 1
-            candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        candidate.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            n = 1
+            candidate = path
+            while candidate.exists():  # never overwrite an earlier recording
+                n += 1
+                candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a recording must never keep the stream off air
+            self._record_ok = False
+            log.error("output.record_file %s: %s; streaming WITHOUT recording", path, e)
+            return None
         return candidate
 
     def command(self, fifo: Path, record: Path | None = None) -> list[str]:
@@ -673,10 +911,11 @@ class Publisher:
         finally:
             session = self._session
             if session is not None:
-                session.close(graceful=True)
+                session.close(graceful=not self._aborted)
                 with self._cond:
                     self._session = None
-            self._emit_events()
+            if not self._aborted:
+                self._emit_events()
 
     def _drop_session(self, session: _Session, *, graceful: bool) -> str:
         reason = session.failure
@@ -791,25 +1030,56 @@ class Publisher:
         with self._cond:
             clip = self._next_clip() if streaming else None
             if clip is not None:
-                frame = clip.frames[self._pos]
-                audio = clip.audio[self._sample_pos : self._sample_pos + count]
-                if len(audio) < count:
-                    audio = np.concatenate([audio, np.zeros(count - len(audio), np.int16)])
-                if self._offer(session, now, frame, audio):
-                    if self._keeper is not None:
-                        self._keeper.frame(clip.answer_id, frame, audio)
-                    self._pos += 1
-                    self._sample_pos += count
-                    if self._pos >= len(clip.frames):
-                        self._current = None
-                        if clip.last:
-                            self._end_answer()
-                        self._notify_space()
-                return
+                try:
+                    frame, audio = self._clip_frame(clip, count)
+                except Exception:
+                    # One bad clip must not take the stream down: drop it, show idle.
+                    log.exception(
+                        "answer %s: frame %d of a clip (segment %d) cannot be played; "
+                        "dropping the clip", clip.answer_id, self._pos, clip.index,
+                    )  # fmt: skip
+                    self._current = None
+                    if clip.last:
+                        self._end_answer(complete=False)
+                    self._notify_space()
+                else:
+                    stream_time = self._stream_time()
+                    if self._offer(session, now, frame, audio):
+                        self._played(clip, frame, audio, count, stream_time)
+                    return
         frame = self._idle_frame()
         with self._cond:
             if self._offer(session, now, frame, np.zeros(count, np.int16)):
                 self._idle_index += 1
+
+    def _clip_frame(self, clip: Clip, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The current clip's next frame and its ``count`` samples (padded with silence)."""
+        frame = np.asarray(clip.frames[self._pos])
+        if frame.shape != self._shape or frame.dtype != np.uint8:
+            raise ValueError(f"frame is {frame.shape} {frame.dtype}, not {self._shape} uint8")
+        audio = np.asarray(clip.audio[self._sample_pos : self._sample_pos + count], np.int16)
+        if len(audio) < count:
+            audio = np.concatenate([audio, np.zeros(count - len(audio), np.int16)])
+        return frame, audio
+
+    def _played(
+        self, clip: Clip, frame: np.ndarray, audio: np.ndarray, count: int, stream_time: float
+    ) -> None:
+        """One frame of ``clip`` went out (caller holds the lock)."""
+        if not self._answer_started:
+            self._answer_started = True
+            self._events.append(
+                ("first_frame", {"answer_id": clip.answer_id, "stream_time_s": stream_time})
+            )
+        if self._keeper is not None:
+            self._keeper.frame(clip.answer_id, frame, audio)
+        self._pos += 1
+        self._sample_pos += count
+        if self._pos >= len(clip.frames):
+            self._current = None
+            if clip.last:
+                self._end_answer()
+            self._notify_space()
 
     def _offer(self, session: _Session, now: float, frame: np.ndarray, audio: np.ndarray) -> bool:
         if session.offer(frame, audio):

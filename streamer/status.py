@@ -79,7 +79,8 @@ def render_status(data: dict[str, Any]) -> str:
             f"building: {building.get('id', '')[:8]} from {building.get('user')}: "
             f"{building.get('text')!r}"
         )
-    lines.append(f"on air: {(data.get('on_air') or 'idle loop')[:8]}")
+    on_air = data.get("on_air")
+    lines.append(f"on air: {'answer ' + str(on_air)[:8] if on_air else 'idle loop'}")
     stage = data.get("next_stage", {})
     publisher = stage.get("publisher")
     if isinstance(publisher, dict):

@@ -7,6 +7,7 @@ local nginx-rtmp server it starts and stops with the daemon.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -72,13 +73,13 @@ class MediaStage:
         if (
             self.settings.output.start_rtmp_server
             and port is not None
-            and not is_listening("127.0.0.1", port)
+            and not await asyncio.to_thread(is_listening, "127.0.0.1", port)
         ):
             self.server = RtmpServer(
                 self.settings.data_dir, port=port, host=self.settings.output.rtmp_server_host
             )
             started = time.monotonic()
-            self.server.start()
+            await asyncio.to_thread(self.server.start)
             log.info(
                 "local nginx-rtmp listening on 127.0.0.1:%d (%.2f s); watch it with: "
                 "ffplay -fflags nobuffer %s",
@@ -90,11 +91,18 @@ class MediaStage:
         self.publisher.start()
 
     async def close(self) -> None:
+        # Blocking joins and process stops run in a thread: the event loop (and so a
+        # second Ctrl-C) stays responsive.
         await self.builder.close()
-        self.publisher.close(drain_s=5.0)
+        await asyncio.to_thread(self.publisher.close, 5.0)
         if self.server is not None:
-            self.server.stop()
+            await asyncio.to_thread(self.server.stop)
             self.server = None
+
+    def abort(self) -> None:
+        self.publisher.abort()
+        if self.server is not None:
+            self.server.kill()
 
     async def __call__(self, item: AnswerMessage) -> None:
         await self.builder(item)

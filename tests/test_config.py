@@ -106,6 +106,10 @@ BAD_CASES = [
     ("", ["llm.timeouts.first_token_s=0"], "llm.timeouts.first_token_s", "> 0"),
     ("split:\n  first_min_chars: 500\n", [], "split", "first_min_chars"),
     ("commands:\n  reply_on: [cooldwon]\n", [], "commands.reply_on.0", "must be one of"),
+    ("", ["output.fps=24", "output.sample_rate=44100"], "output", "samples per frame"),
+    ("output:\n  rtmp_url: http://x\n", [], "output.rtmp_url", "rtmp://"),
+    ("output:\n  width: 641\n", [], "output", "even"),
+    ("avatar:\n  source: nope.png\n", [], "avatar.source", "not found"),
 ]
 
 

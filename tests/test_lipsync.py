@@ -115,6 +115,16 @@ def test_exact_frame_count_and_small_first_batch(
         assert b.ndim == 4 and b.shape[1:] == (180, 320, 3) and b.dtype == np.uint8
 
 
+def test_batches_grow_gradually(still: Avatar) -> None:
+    # Each batch must render while the previous one plays: it is at most twice as long.
+    audio = Audio(vowel(3.0, RATE), RATE)
+    sizes = [len(b) for b in engine(still).render(audio, 0, 25)]
+    assert sizes == [4, 8, 16, 25, 22]
+    av = Avatar(frames=still.frames, fps=60, mouth_box=still.mouth_box, source=still.source)
+    sizes = [len(b) for b in engine(av).render(audio, 0, 60)]
+    assert sizes[:6] == [4, 8, 16, 32, 60, 60] and sum(sizes) == 180
+
+
 def test_silence_gives_the_avatar_frames_unchanged(still: Avatar) -> None:
     out = render_all(engine(still), Audio(np.zeros(RATE * 2, np.float32), RATE))
     assert len(out) == 50

@@ -29,7 +29,7 @@ import pytest
 
 from streamer.config import OutputSettings
 from streamer.messages import Clip
-from streamer.publisher import Publisher
+from streamer.publisher import SESSION_CLOSE_S, THREADS_JOIN_S, Publisher, _Keeper
 from streamer.rtmp_server import MODULE_CANDIDATES, RtmpServer
 from tests.media_reader import StreamReader
 
@@ -71,6 +71,28 @@ def tone_clip(
     frames = np.full((n, H, W, 3), CLIP_LEVEL, np.uint8)
     extra = {} if created_at is None else {"created_at": created_at}
     return Clip(answer_id, index, frames, audio, FPS, RATE, last, **extra)
+
+
+def end_marker(answer_id: str) -> Clip:
+    """The builder's zero-frame "answer ends here" clip."""
+    frames = np.zeros((0, H, W, 3), np.uint8)
+    return Clip(answer_id, -1, frames, np.zeros(0, np.int16), FPS, RATE, True)
+
+
+class BrokenFrames(np.ndarray):
+    """Frames that pass the Clip checks but cannot be read."""
+
+    def __getitem__(self, key: Any) -> Any:
+        raise RuntimeError("broken frame")
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def settings(url: str = "rtmp://127.0.0.1:9/live/x", **kw: Any) -> OutputSettings:
@@ -313,9 +335,12 @@ def test_one_continuous_stream_with_a_clip_between_idle(server: RtmpServer, tmp_
 
 @pytest.mark.slow
 @needs_media
-def test_skip_cuts_the_clip_on_air_within_a_frame(server: RtmpServer) -> None:
+def test_skip_cuts_the_clip_on_air_within_a_frame(server: RtmpServer, tmp_path: Path) -> None:
     events = Events()
-    pub = Publisher(settings(server.url()), idle, on_event=events)
+    answers = tmp_path / "answers"
+    pub = Publisher(
+        settings(server.url(), keep_answers=True, answers_dir=answers), idle, on_event=events
+    )
     pub.start()
     reader = StreamReader(server.url()).start()
     try:
@@ -347,6 +372,7 @@ def test_skip_cuts_the_clip_on_air_within_a_frame(server: RtmpServer) -> None:
     after = report.luma[:n][report.video_pts[:n] > skip_at + 0.1]
     assert len(after) > 0 and after.max() < 200  # idle frames after the skip
     assert pub.status()["clips_queued"] == 0
+    assert list(answers.glob("*.mp4")) == []  # a skipped answer is not kept
 
 
 @pytest.mark.slow
@@ -406,3 +432,181 @@ def test_survives_the_server_going_away(
     loud = np.sqrt((windows**2).mean(axis=1)) > 0.05
     assert loud.sum() * 0.02 == pytest.approx(1.0, abs=0.06)
     assert ffmpeg_children() == []
+
+
+@pytest.mark.slow
+@needs_media
+def test_end_markers_and_a_broken_clip_do_not_break_the_stream(
+    server: RtmpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamer.publisher")
+    events = Events()
+    pub = Publisher(settings(server.url()), idle, on_event=events)
+    pub.start()
+    reader = StreamReader(server.url()).start()
+    try:
+        reader.wait_video(timeout=15)
+        assert pub.submit(tone_clip("a", 0.4, last=False))
+        assert pub.submit(end_marker("a"))  # a is cut short (e.g. the LLM failed)
+        assert pub.submit(end_marker("b"))  # b never started: dropped silently
+        broken = tone_clip("x", 0.4)
+        assert pub.submit(
+            Clip("x", 0, broken.frames.view(BrokenFrames), broken.audio, FPS, RATE, True)
+        )  # its first frame raises: dropped, no first_frame
+        assert pub.submit(tone_clip("c", 0.4))
+        done_c = events.wait("answer_done", answer_id="c")
+        reader.wait_until(done_c["stream_time_s"] + 0.5, timeout=15)
+        status = pub.status()
+    finally:
+        report = reader.stop()
+        pub.close()
+
+    assert status["state"] == "streaming" and status["reconnects"] == 0
+    assert status["clips_queued"] == 0 and status["on_air"] is None
+    assert events.count("connected") == 1 and events.count("disconnected") == 0
+    played = [(k, d["answer_id"]) for k, d in events.items if k != "connected"]
+    assert played == [
+        ("first_frame", "a"), ("answer_done", "a"), ("first_frame", "c"), ("answer_done", "c")
+    ]  # fmt: skip
+    first_a = events.wait("first_frame", answer_id="a")["stream_time_s"]
+    done_a = events.wait("answer_done", answer_id="a")
+    assert not done_a["complete"] and not done_a["skipped"]
+    assert done_a["stream_time_s"] == pytest.approx(first_a + 0.4)
+    assert done_c["complete"]
+    first_c = events.wait("first_frame", answer_id="c")["stream_time_s"]
+    assert first_c == pytest.approx(done_a["stream_time_s"] + 1 / FPS)  # one idle frame (x)
+    assert "cannot be played" in caplog.text and "broken frame" in caplog.text
+    assert any(r.levelno == logging.ERROR for r in caplog.records)
+
+    # Both tones played in full, one idle frame apart (too short to read as silence).
+    spans = report.loud_spans()
+    assert sum(end - start for start, end in spans) == pytest.approx(0.8, abs=0.08), spans
+    n = min(len(report.video_pts), len(report.luma))
+    assert (report.luma[:n] > 200).sum() == 20
+    assert ffmpeg_children() == []
+
+
+@needs_media
+def test_abort_kills_ffmpeg_and_removes_the_temp_dir_at_once(
+    server: RtmpServer, tmp_path: Path
+) -> None:
+    events = Events()
+    answers = tmp_path / "answers"
+    pub = Publisher(
+        settings(server.url(), keep_answers=True, answers_dir=answers), idle, on_event=events
+    )
+    pub.start()
+    tmp = pub._tmp
+    assert tmp is not None and (tmp / "audio.fifo").exists()
+    events.wait("connected")
+    assert pub.submit(tone_clip("a", 3.0))
+    events.wait("first_frame", answer_id="a")
+    time.sleep(0.3)  # the keeper's encoder runs too
+    pids = [int(line.split()[0]) for line in ffmpeg_children()]
+    assert len(pids) == 2 and all(running(pid) for pid in pids)
+
+    started = time.monotonic()
+    pub.abort()
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.5
+    assert not any(running(pid) for pid in pids)
+    assert not tmp.exists()
+    assert pub.status()["state"] == "closed"
+    assert not pub.submit(tone_clip("b", 0.2), timeout=0.1)
+    started = time.monotonic()
+    pub.close()  # harmless after abort
+    assert time.monotonic() - started < 2.0
+    assert ffmpeg_children() == []
+    assert list(answers.glob("*.mp4")) == []
+    assert "answer_done" not in events.kinds()
+
+
+@pytest.mark.slow
+@needs_media
+def test_an_unwritable_record_file_streams_without_recording(
+    server: RtmpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamer.publisher")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    record = blocker / "rec" / "stream.mkv"
+    events = Events()
+    pub = Publisher(settings(server.url(), record_file=record), idle, on_event=events)
+    pub.start()
+    reader = StreamReader(server.url()).start()
+    try:
+        reader.wait_video(timeout=15)
+        assert pub.submit(tone_clip("a", 0.4))
+        done = events.wait("answer_done", answer_id="a")
+        reader.wait_until(done["stream_time_s"] + 0.3, timeout=15)
+        status = pub.status()
+    finally:
+        report = reader.stop()
+        pub.close()
+
+    assert status["state"] == "streaming" and status["reconnects"] == 0
+    assert events.count("connected") == 1 and done["complete"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "WITHOUT recording" in errors[0] and str(record) in errors[0]
+    assert len(report.loud_spans()) == 1
+    assert blocker.read_text() == "not a folder"
+    assert ffmpeg_children() == []
+
+
+@needs_media
+def test_close_is_bounded_when_ffmpeg_is_stuck(tmp_path: Path) -> None:
+    # An "ffmpeg" that connects, then never reads its input nor exits on EOF.
+    stuck = tmp_path / "ffmpeg-stuck"
+    stuck.write_text("#!/bin/sh\necho 'Output #0, flv, to x:' >&2\nexec sleep 600\n")
+    stuck.chmod(0o755)
+    events = Events()
+    pub = Publisher(settings(), idle, ffmpeg=str(stuck), on_event=events)
+    pub.start()
+    events.wait("connected", timeout=5)
+    session = pub._session
+    assert session is not None
+    assert pub.submit(tone_clip("a", 2.0))  # cannot play: ffmpeg reads nothing
+    time.sleep(0.5)  # the video pipe is full: its writer thread is stuck in write()
+    drain = 1.0
+    started = time.monotonic()
+    pub.close(drain_s=drain)
+    elapsed = time.monotonic() - started
+    assert elapsed < drain + SESSION_CLOSE_S + THREADS_JOIN_S + 1.0
+    assert not running(session.proc.pid)
+    assert pub.status()["state"] == "closed"
+
+
+@needs_media
+def test_keeper_never_blocks_and_keeps_only_whole_unskipped_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out, tmp = tmp_path / "answers", tmp_path / "tmp"
+    tmp.mkdir()
+    keeper = _Keeper("ffmpeg", settings(), out, tmp, max_frames=10)
+    frame = np.full((H, W, 3), CLIP_LEVEL, np.uint8)
+    samples = np.zeros(RATE // FPS, np.int16)
+
+    def feed(answer_id: str, frames: int, *, keep: bool = True) -> None:
+        deadline = time.monotonic() + 10
+        while not keeper.items.empty():  # let it catch up (the pacing thread never waits)
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        for _ in range(frames):
+            keeper.frame(answer_id, frame, samples)
+        keeper.end(answer_id, keep=keep)
+
+    # Not started yet, so nothing is taken from the queue: "big" overflows it.
+    started = time.monotonic()
+    feed("big", 50)
+    assert time.monotonic() - started < 0.5  # never blocks
+    assert caplog.text.count("not keeping answer big") == 1
+    keeper.start()
+    feed("one", 5)
+    feed("skipped", 5, keep=False)
+    feed("two", 5)
+    keeper.close()
+
+    kept = sorted(p.name.split("-", 2)[2] for p in out.glob("*.mp4"))
+    assert kept == ["one.mp4", "two.mp4"]
+    assert list(tmp.iterdir()) == []  # per-answer temp files, all removed

@@ -204,6 +204,8 @@ class PuppetEngine:
         track = analyse(audio, fps, self.settings.smoothing)
         n = len(track.openness)
         done = 0
+        # Batches grow gradually (4, 8, 16, ... then one second): each one must render
+        # while the previous one plays, so the second must not be a whole second.
         size = min(FIRST_BATCH, 4)
         while done < n:
             k = min(size, n - done)
@@ -215,7 +217,7 @@ class PuppetEngine:
                 if self._box is not None and o >= DRAW_MIN:
                     self._draw(out[j], o, float(track.roundness[i]))
             done += k
-            size = fps
+            size = max(1, min(2 * size, fps))
             yield out
 
     def _draw(self, frame: np.ndarray, openness: float, roundness: float) -> None:
