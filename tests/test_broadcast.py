@@ -431,3 +431,47 @@ async def test_skip_takes_the_answer_off_air(
     print(f"\nskip: speech ended {(end - skip_at) * 1000:+.0f} ms from the skip's stream "
           f"time, max frame gap {gap * 1000:.0f} ms")  # fmt: skip
     assert ffmpeg_children() == []
+
+
+async def test_a_failing_llm_keeps_the_stream_on_air(
+    tmp_path: Path, server: RtmpServer, readers: list[StreamReader]
+) -> None:
+    """An answer that fails (LLM down: 500 twice) ends with an empty marker clip; the
+    publisher must stay connected and play the next answer."""
+    from tests.fakes.openai_server import FakeOpenAIServer, Scenario
+
+    async with FakeOpenAIServer() as llm:
+        llm.push(Scenario.error(500), Scenario.error(500))  # the first answer and its retry
+        llm.push(Scenario.reply("Blue, like the sea. I love it very much."))
+        lines = [ask("alice", "are you there?", 1.0), ask("bob", "favourite colour?", 1.5)]
+        settings = broadcast_settings(tmp_path, server.url(), lines)
+        settings = settings.model_copy(
+            update={
+                "llm": settings.llm.model_copy(
+                    update={
+                        "provider": "openai",
+                        "base_url": llm.base_url,
+                        "model": "m",
+                        "on_failure": "drop",
+                    }
+                )
+            }
+        )
+        reader = await subscribe(server, readers)
+        daemon = Observed(settings)
+        running = Running(daemon)
+        try:
+            played = await daemon.wait_event("answer_done", within_s=40)
+            running.check_alive()
+            status = daemon.stage.publisher.status()
+            await wait_until(reader, played["stream_time_s"] + 0.5)
+            report = await stop_reader(reader)
+        finally:
+            code = await running.stop()
+    assert code == 0
+    assert status["state"] == "streaming" and status["reconnects"] == 0, status
+    # Only bob's answer went on air; alice's failed one never produced a frame.
+    assert len(daemon.find("first_frame")) == 1
+    assert daemon.state.failed == 1 and daemon.state.answered == 1
+    check_continuous(report)
+    assert len(speech_regions(report)) == 1
