@@ -91,6 +91,15 @@ def hair_front(img: np.ndarray) -> None:
     cv2.ellipse(img, (CX - 60, FACE_CY - 185), (70, 18), -15, 0, 360, HAIR_LIGHT, -1, AA)
 
 
+def closed_eye(img: np.ndarray, cx: int) -> None:
+    """The eye mid-blink: lid over the eye, a curved lash line."""
+    cy = FACE_CY - 5
+    cv2.ellipse(img, (cx, cy), (46, 34), 0, 0, 360, SKIN, -1, AA)
+    cv2.ellipse(img, (cx, cy - 8), (42, 20), 0, 15, 165, OUTLINE, 5, AA)
+    flick = 1 if cx > CX else -1
+    cv2.line(img, (cx + flick * 38, cy + 2), (cx + flick * 50, cy - 6), OUTLINE, 4, AA)
+
+
 def eye(img: np.ndarray, cx: int, look: int) -> None:
     cy = FACE_CY - 5
     cv2.ellipse(img, (cx, cy), (42, 30), 0, 0, 360, EYE_WHITE, -1, AA)
@@ -120,7 +129,7 @@ def nose_cheeks_mouth(img: np.ndarray) -> None:
         cv2.circle(img, (MOUTH_CX + side * 40, MOUTH_CY - 11), 3, LIP, -1, AA)
 
 
-def draw() -> np.ndarray:
+def draw(blink: bool = False) -> np.ndarray:
     img = np.zeros((H, W, 3), np.uint8)
     background(img)
     hair_back(img)
@@ -128,8 +137,11 @@ def draw() -> np.ndarray:
     head(img)
     hair_front(img)
     brows(img)
-    eye(img, CX - 75, 4)
-    eye(img, CX + 75, 4)
+    for cx in (CX - 75, CX + 75):
+        if blink:
+            closed_eye(img, cx)
+        else:
+            eye(img, cx, 4)
     nose_cheeks_mouth(img)
     return img
 
@@ -141,11 +153,11 @@ def main() -> None:
     args = parser.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    img = draw()
     png = out / "avatar.png"
-    if not cv2.imwrite(str(png), img, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-        raise SystemExit(f"could not write {png}")
-    meta = {"mouth_box": list(MOUTH_BOX), "size": [W, H]}
+    for path, img in ((png, draw()), (out / "avatar_blink.png", draw(blink=True))):
+        if not cv2.imwrite(str(path), img, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+            raise SystemExit(f"could not write {path}")
+    meta = {"mouth_box": list(MOUTH_BOX), "size": [W, H], "blink_image": "avatar_blink.png"}
     (out / "avatar.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
     print(f"wrote {png} ({png.stat().st_size // 1024} KB) and {out / 'avatar.json'}")
 

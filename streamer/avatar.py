@@ -37,6 +37,9 @@ import streamer
 
 log = logging.getLogger(__name__)
 
+BLINK_EVERY_S = 4.0
+BLINK_S = 0.12
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".gif"})
 
@@ -60,6 +63,9 @@ class Avatar:
     fps: int
     mouth_box: Box | None
     source: Path
+    # A still avatar may blink: this frame (eyes closed) is shown for BLINK_S every
+    # BLINK_EVERY_S, so the idle loop is not a frozen picture.
+    blink: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         f = self.frames
@@ -68,6 +74,18 @@ class Avatar:
         if self.fps <= 0:
             raise ValueError(f"fps must be > 0, got {self.fps}")
         f.flags.writeable = False
+        if self.blink is not None:
+            if self.blink.shape != f.shape[1:] or self.blink.dtype != np.uint8:
+                raise ValueError(f"blink must be {f.shape[1:]} uint8, got {self.blink.shape}")
+            self.blink.flags.writeable = False
+
+    def blinking(self, i: int) -> bool:
+        """Whether loop position ``i`` shows the blink frame (never at position 0)."""
+        if self.blink is None or len(self.frames) != 1:
+            return False
+        period = max(2, round(BLINK_EVERY_S * self.fps))
+        length = max(1, round(BLINK_S * self.fps))
+        return i % period >= period - length
 
     @property
     def is_still(self) -> bool:
@@ -97,6 +115,8 @@ class Avatar:
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` of the endless loop, (H, W, 3) uint8 BGR, read-only: copy to draw."""
+        if self.blink is not None and self.blinking(i):
+            return self.blink
         return self.frames[self.index(i)]  # type: ignore[no-any-return]
 
 
@@ -140,7 +160,8 @@ def load_avatar(
         fps,
         box,
     )
-    return Avatar(frames=stack, fps=fps, mouth_box=box, source=path)
+    blink = _sidecar_blink(path, width, height) if len(stack) == 1 else None
+    return Avatar(frames=stack, fps=fps, mouth_box=box, source=path, blink=blink)
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -220,6 +241,29 @@ def _clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _sidecar_blink(path: Path, width: int, height: int) -> np.ndarray | None:
+    """The sidecar's ``"blink_image"`` (next to the avatar), at the output size."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AvatarError(f"avatar sidecar {sidecar}: cannot read it: {exc}") from None
+    name = data.get("blink_image") if isinstance(data, dict) else None
+    if name is None:
+        return None
+    if not isinstance(name, str) or Path(name).name != name:
+        raise AvatarError(
+            f'avatar sidecar {sidecar}: "blink_image" must be a file name next to the '
+            f"avatar, got {name!r}"
+        )
+    blink_path = path.parent / name
+    if not blink_path.is_file():
+        raise AvatarError(f"avatar sidecar {sidecar}: blink image {blink_path} not found")
+    return _cover(_read_image(blink_path), width, height)
 
 
 def _sidecar_box(path: Path) -> list[float] | None:

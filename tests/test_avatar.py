@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -180,3 +181,35 @@ def test_missing_and_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
     text.write_text("hello")
     with pytest.raises(AvatarError, match="unknown file type"):
         load_avatar(text, 64, 48, 25, 1.0)
+
+
+def test_the_default_avatar_blinks_now_and_then() -> None:
+    avatar = load_avatar(None, 640, 360, 25, 10)
+    assert avatar.blink is not None and avatar.is_still
+    shown = [avatar.blinking(i) for i in range(25 * 12)]
+    assert not shown[0]  # never at the start (the puppet samples lip colour there)
+    # About every 4 s, for about 0.12 s (3 frames at 25 fps): 3 blinks in 12 s.
+    starts = [i for i in range(1, len(shown)) if shown[i] and not shown[i - 1]]
+    assert len(starts) == 3 and all(b - a == 100 for a, b in itertools.pairwise(starts))
+    assert sum(shown) == 9
+    closed = avatar.frame(starts[0])
+    assert closed is avatar.blink
+    changed = np.argwhere((closed != avatar.frames[0]).any(axis=2))
+    assert len(changed) > 0
+    # Only the eyes change: nothing at or below the mouth box.
+    assert avatar.mouth_box is not None
+    assert changed[:, 0].max() < avatar.mouth_box[1]
+
+
+def test_a_blink_image_must_sit_next_to_the_avatar(tmp_path: Path) -> None:
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), np.full((40, 60, 3), 128, np.uint8))
+    (tmp_path / "face.json").write_text(json.dumps({"blink_image": "../x.png"}))
+    with pytest.raises(AvatarError, match="blink_image"):
+        load_avatar(image, 60, 40, 25, 10)
+    (tmp_path / "face.json").write_text(json.dumps({"blink_image": "closed.png"}))
+    with pytest.raises(AvatarError, match="not found"):
+        load_avatar(image, 60, 40, 25, 10)
+    cv2.imwrite(str(tmp_path / "closed.png"), np.full((40, 60, 3), 90, np.uint8))
+    avatar = load_avatar(image, 60, 40, 25, 10)
+    assert avatar.blink is not None and int(avatar.blink.mean()) == 90
