@@ -39,6 +39,8 @@ class ClipPlayer(Protocol):
 
     def on_air(self) -> str | None: ...
 
+    def next_avatar_position(self) -> int: ...
+
 
 @dataclass
 class BuildStats:
@@ -74,7 +76,6 @@ class VideoBuilder:
         self.player = player
         self.stats = BuildStats()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-builder")
-        self._next_frame = 0  # avatar frame where the next clip continues
         self._skipped: set[str] = set()
 
     async def _in_worker(self, fn: Callable[[], T]) -> T:
@@ -144,9 +145,10 @@ class VideoBuilder:
         speech, n_frames = await self._in_worker(lambda: self._speak(segment.text))
         pcm = to_int16(speech.samples)
         per_frame = self.output.sample_rate // self.output.fps
-        batches: Iterator[np.ndarray] = self.lipsync.render(
-            speech, self._next_frame, self.output.fps
-        )
+        # Drawn from where the avatar will be when this segment plays, so a video
+        # avatar's motion goes on without a jump.
+        start = self.player.next_avatar_position()
+        batches: Iterator[np.ndarray] = self.lipsync.render(speech, start, self.output.fps)
         done = 0
         busy = time.monotonic() - started
         while done < n_frames:
@@ -166,12 +168,12 @@ class VideoBuilder:
                 fps=self.output.fps,
                 sample_rate=self.output.sample_rate,
                 last=segment.last and end >= n_frames,
+                avatar_start=start + done,
             )
             done = end
             await self.player.put(clip)
         if done != n_frames:
             raise RuntimeError(f"lip-sync gave {done} frames for {n_frames} expected")
-        self._next_frame += n_frames
         self.stats.segments += 1
         self.stats.media_s += n_frames / self.output.fps
         self.stats.busy_s += busy

@@ -150,6 +150,9 @@ class Clip:
     sample_rate: int
     last: bool
     created_at: float = field(default_factory=time.monotonic)
+    # The avatar loop position of the first frame, so the idle loop goes on from where
+    # the clip ends (a video avatar does not jump); None = unknown.
+    avatar_start: int | None = None
 
     def __post_init__(self) -> None:
         n = len(self.frames)

@@ -45,6 +45,10 @@ from .messages import Clip
 
 log = logging.getLogger(__name__)
 
+# How many frames ahead of the idle loop a new answer's first clip is drawn from: about
+# the time the builder takes to render and hand over its first batch.
+RENDER_LEAD_FRAMES = 3
+
 IdleSource = Callable[[int], np.ndarray]
 EventCallback = Callable[[str, dict[str, Any]], None]
 
@@ -1052,6 +1056,18 @@ class Publisher:
             if self._offer(session, now, frame, np.zeros(count, np.int16)):
                 self._idle_index += 1
 
+    def next_avatar_position(self) -> int:
+        """The avatar loop position where a clip submitted now would start playing.
+
+        After the clips waiting or playing, if they say where they end; else where the
+        idle loop will be a few frames from now (a clip takes about that to render).
+        """
+        with self._cond:
+            for clip in (*reversed(self._queue), self._current):
+                if clip is not None and clip.avatar_start is not None:
+                    return clip.avatar_start + len(clip.frames)
+            return self._idle_index + RENDER_LEAD_FRAMES
+
     def _clip_frame(self, clip: Clip, count: int) -> tuple[np.ndarray, np.ndarray]:
         """The current clip's next frame and its ``count`` samples (padded with silence)."""
         frame = np.asarray(clip.frames[self._pos])
@@ -1075,6 +1091,9 @@ class Publisher:
             self._keeper.frame(clip.answer_id, frame, audio)
         self._pos += 1
         self._sample_pos += count
+        if clip.avatar_start is not None:
+            # The idle loop goes on from the avatar frame after this one.
+            self._idle_index = clip.avatar_start + self._pos
         if self._pos >= len(clip.frames):
             self._current = None
             if clip.last:

@@ -38,6 +38,10 @@ class Collector:
     def on_air(self) -> str | None:
         return None
 
+    def next_avatar_position(self) -> int:
+        ends = [c.avatar_start + len(c.frames) for c in self.clips if c.avatar_start is not None]
+        return ends[-1] if ends else 7
+
 
 class FailingVoice:
     """A voice that fails on one word, to check the builder degrades per segment."""
@@ -93,6 +97,11 @@ async def test_segments_become_clips_of_exact_length() -> None:
     speech = np.concatenate([c.audio for c in clips]).astype(np.float32) / 32768
     assert math.sqrt(float(np.mean(speech**2))) > 0.01  # there is a voice
     assert builder.stats.segments == 3 and builder.stats.real_time_factor < 1
+    # The avatar position runs on without a jump from the first clip (7: the player's
+    # idle position) to the last.
+    starts = [c.avatar_start for c in clips]
+    assert starts[0] == 7
+    assert all(b == a + len(c.frames) for a, b, c in zip(starts, starts[1:], clips, strict=False))
 
 
 async def test_a_failing_segment_is_skipped_and_the_answer_still_ends(

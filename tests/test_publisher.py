@@ -29,7 +29,13 @@ import pytest
 
 from streamer.config import OutputSettings
 from streamer.messages import Clip
-from streamer.publisher import SESSION_CLOSE_S, THREADS_JOIN_S, Publisher, _Keeper
+from streamer.publisher import (
+    RENDER_LEAD_FRAMES,
+    SESSION_CLOSE_S,
+    THREADS_JOIN_S,
+    Publisher,
+    _Keeper,
+)
 from streamer.rtmp_server import MODULE_CANDIDATES, RtmpServer
 from tests.media_reader import StreamReader
 
@@ -610,3 +616,46 @@ def test_keeper_never_blocks_and_keeps_only_whole_unskipped_answers(
     kept = sorted(p.name.split("-", 2)[2] for p in out.glob("*.mp4"))
     assert kept == ["one.mp4", "two.mp4"]
     assert list(tmp.iterdir()) == []  # per-answer temp files, all removed
+
+
+def test_next_avatar_position_follows_the_clips_waiting() -> None:
+    pub = Publisher(settings(), idle)
+    # Nothing waits: a few frames ahead of the idle loop (render time).
+    assert pub.next_avatar_position() == RENDER_LEAD_FRAMES
+    a = tone_clip("a", 0.4, last=False)
+    b = tone_clip("a", 0.2)
+    assert pub.submit(Clip(**{**_fields(a), "avatar_start": 50}))
+    assert pub.next_avatar_position() == 50 + 10
+    assert pub.submit(Clip(**{**_fields(b), "avatar_start": 60}))
+    assert pub.next_avatar_position() == 60 + 5
+    pub.close()
+
+
+def _fields(clip: Clip) -> dict[str, Any]:
+    return {f: getattr(clip, f) for f in Clip.__dataclass_fields__}
+
+
+@needs_media
+def test_the_idle_loop_goes_on_from_where_a_clip_ends(server: RtmpServer) -> None:
+    asked: list[int] = []
+    resumed = threading.Event()
+
+    def recording_idle(i: int) -> np.ndarray:
+        asked.append(i)
+        if i >= 512:
+            resumed.set()
+        return idle(i)
+
+    events = Events()
+    pub = Publisher(settings(server.url()), recording_idle, on_event=events)
+    pub.start()
+    try:
+        events.wait("connected")
+        clip = tone_clip("a", 0.4)  # 10 frames drawn from avatar positions 500..509
+        assert pub.submit(Clip(**{**_fields(clip), "avatar_start": 500}))
+        events.wait("answer_done", answer_id="a")
+        assert resumed.wait(10)
+    finally:
+        pub.close()
+    after = [i for i in asked if i >= 500]
+    assert after[:3] == [510, 511, 512], asked[-20:]
