@@ -30,13 +30,13 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check streamer tests bench
-	$(BIN)/ruff format --check streamer tests bench
+	$(BIN)/ruff check streamer wav2lip_fast tests bench
+	$(BIN)/ruff format --check streamer wav2lip_fast tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format streamer tests
-	$(BIN)/ruff check --fix streamer tests
+	$(BIN)/ruff format streamer wav2lip_fast tests bench
+	$(BIN)/ruff check --fix streamer wav2lip_fast tests bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.chat_path

@@ -47,6 +47,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
+# 4. PyTorch, for the lip-sync model. A range like torch>=2.4 would let pip pick the
+# newest release, a CUDA build of several GB; so unless a torch is already in the venv
+# (a GPU machine installs its CUDA build first, see the README), the CPU build of a
+# known release is installed. TORCH_PIP_ARGS overrides what is installed, e.g.
+#   TORCH_PIP_ARGS="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
+  say "installing PyTorch: ${TORCH_PIP_ARGS:-torch==2.13.0}"
+  # shellcheck disable=SC2086  # the arguments are meant to split
+  "$VENV/bin/python" -m pip install -q ${TORCH_PIP_ARGS:-torch==2.13.0}
+fi
 say "installing streamer and its dependencies into $VENV"
 "$VENV/bin/python" -m pip install -q -e '.[dev]'
 say "done: $("$VENV/bin/streamer" --version)"

@@ -1,0 +1,41 @@
+"""wav2lip_fast: a Wav2Lip lip-sync generator that loads the public checkpoints.
+
+Plain PyTorch and numpy, no asyncio. Our own code, written from the published facts
+about the checkpoint layout and the audio features (the reference code is licensed for
+non-commercial research only and is not used here).
+"""
+
+from wav2lip_fast.audio import (
+    MEL,
+    SAMPLE_RATE,
+    MelConfig,
+    frame_count,
+    load_audio,
+    mel_chunks,
+    melspectrogram,
+)
+from wav2lip_fast.checkpoint import (
+    CheckpointError,
+    load_generator,
+    resolve_device,
+    save_reference_checkpoint,
+)
+from wav2lip_fast.model import FACE_SIZE, MEL_STEPS, N_MELS, Wav2Lip
+
+__all__ = [
+    "FACE_SIZE",
+    "MEL",
+    "MEL_STEPS",
+    "N_MELS",
+    "SAMPLE_RATE",
+    "CheckpointError",
+    "MelConfig",
+    "Wav2Lip",
+    "frame_count",
+    "load_audio",
+    "load_generator",
+    "mel_chunks",
+    "melspectrogram",
+    "resolve_device",
+    "save_reference_checkpoint",
+]
