@@ -20,7 +20,23 @@ from wav2lip_fast.checkpoint import (
     resolve_device,
     save_reference_checkpoint,
 )
+from wav2lip_fast.faces import (
+    FaceDetectionError,
+    FaceDetector,
+    FaceTrack,
+    HaarFaceDetector,
+    detect_boxes,
+)
+from wav2lip_fast.fast import (
+    FaceSkips,
+    FastGenerator,
+    FoldedWav2Lip,
+    configure_cpu_threads,
+    fold_batchnorm,
+    make_face_input,
+)
 from wav2lip_fast.model import FACE_SIZE, MEL_STEPS, N_MELS, Wav2Lip
+from wav2lip_fast.prepare import AvatarPrepareError, PreparedAvatar, prepare_avatar
 
 __all__ = [
     "FACE_SIZE",
@@ -28,14 +44,28 @@ __all__ = [
     "MEL_STEPS",
     "N_MELS",
     "SAMPLE_RATE",
+    "AvatarPrepareError",
     "CheckpointError",
+    "FaceDetectionError",
+    "FaceDetector",
+    "FaceSkips",
+    "FaceTrack",
+    "FastGenerator",
+    "FoldedWav2Lip",
+    "HaarFaceDetector",
     "MelConfig",
+    "PreparedAvatar",
     "Wav2Lip",
+    "configure_cpu_threads",
+    "detect_boxes",
+    "fold_batchnorm",
     "frame_count",
     "load_audio",
     "load_generator",
+    "make_face_input",
     "mel_chunks",
     "melspectrogram",
+    "prepare_avatar",
     "resolve_device",
     "save_reference_checkpoint",
 ]
