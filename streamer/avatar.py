@@ -243,8 +243,8 @@ def _clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def _sidecar_blink(path: Path, width: int, height: int) -> np.ndarray | None:
-    """The sidecar's ``"blink_image"`` (next to the avatar), at the output size."""
+def _sidecar_entry(path: Path, key: str) -> object:
+    """``key`` of the avatar's sidecar ``<avatar>.json``, or None if it has none."""
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
         return None
@@ -252,7 +252,13 @@ def _sidecar_blink(path: Path, width: int, height: int) -> np.ndarray | None:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise AvatarError(f"avatar sidecar {sidecar}: cannot read it: {exc}") from None
-    name = data.get("blink_image") if isinstance(data, dict) else None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _sidecar_blink(path: Path, width: int, height: int) -> np.ndarray | None:
+    """The sidecar's ``"blink_image"`` (next to the avatar), at the output size."""
+    sidecar = path.with_suffix(".json")
+    name = _sidecar_entry(path, "blink_image")
     if name is None:
         return None
     if not isinstance(name, str) or Path(name).name != name:
@@ -268,13 +274,7 @@ def _sidecar_blink(path: Path, width: int, height: int) -> np.ndarray | None:
 
 def _sidecar_box(path: Path) -> list[float] | None:
     sidecar = path.with_suffix(".json")
-    if not sidecar.is_file():
-        return None
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AvatarError(f"avatar sidecar {sidecar}: cannot read it: {exc}") from None
-    box = data.get("mouth_box") if isinstance(data, dict) else None
+    box = _sidecar_entry(path, "mouth_box")
     if box is None:
         return None
     if (
