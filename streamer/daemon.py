@@ -235,6 +235,9 @@ class Daemon:
         self.segments: asyncio.Queue[AnswerMessage | Skip] = asyncio.Queue()
         self._room = asyncio.Semaphore(SEGMENT_QUEUE_SIZE)
         self._skipped: dict[str, None] = {}  # answer ids skipped (ordered, bounded)
+        self._unspoken: set[str] = set()  # text complete, not all handed on yet
+        self._handed: set[str] = set()  # handed on before the builder settled them
+        self._spoken = asyncio.Event()
         self._delivered: set[str] = set()  # answers the next stage has begun and not ended
         self._build: _Build | None = None
         self._build_task: asyncio.Task[None] | None = None
@@ -373,6 +376,11 @@ class Daemon:
 
     async def _builder_stage(self) -> None:
         while not self._draining:
+            # Run ahead of the next stage by one answer at most: its text is ready when
+            # the answer on air ends, and little is built that nobody has heard yet.
+            while len(self._unspoken) > 1:
+                self._spoken.clear()
+                await self._spoken.wait()
             # Returns at once (no suspension) when something is queued, so ``_build`` is
             # set in the same step: shutdown sees either a build or an idle builder.
             question = await self.pool.next_to_build()
@@ -441,8 +449,16 @@ class Daemon:
                 self.pool.failed(qid, "internal error")
             return
         if outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED):
-            self.pool.done(qid)
-            self.state.answered += 1
+            # The text is complete, but the question is answered only once the next stage
+            # has taken all of it (_handed_on): until then it stays 'building', so a crash
+            # brings it back instead of losing an answer nobody heard.
+            if qid in self._skipped:
+                self.pool.drop(qid, SKIP_REASON)
+            elif qid in self._handed:
+                self._handed.discard(qid)
+                self._answered(qid)
+            else:
+                self._unspoken.add(qid)
             wait = build.queue_wait_s
 
             def since_pick(t: float | None) -> str:
@@ -465,6 +481,25 @@ class Daemon:
             self.state.failed += 1
             self.pool.drop(qid, outcome.reason)
 
+    def _answered(self, answer_id: str) -> None:
+        self.pool.done(answer_id)
+        self.state.answered += 1
+
+    def _handed_on(self, answer_id: str, *, skipped: bool = False) -> None:
+        """The next stage has all of this answer (or it was skipped): settle it."""
+        if answer_id in self._unspoken:
+            self._unspoken.discard(answer_id)
+            if skipped:
+                self.pool.drop(answer_id, SKIP_REASON)
+            else:
+                self._answered(answer_id)
+            self._spoken.set()
+        elif not skipped:
+            # Handed on before the builder settled it (a fast next stage).
+            self._handed.add(answer_id)
+            if len(self._handed) > 64:
+                self._handed.pop()
+
     async def _sink_stage(self) -> None:
         while True:
             item = await self.segments.get()
@@ -482,6 +517,7 @@ class Daemon:
                 self._delivered.discard(answer_id)
                 self.state.on_air = None
                 await self._call_sink(AnswerAborted(answer_id, SKIP_REASON))
+            self._handed_on(answer_id, skipped=True)
             return
         if answer_id in self._skipped:
             return  # queued before the skip: dropped
@@ -492,6 +528,8 @@ class Daemon:
             self._delivered.add(answer_id)
         self.state.on_air = None if ended else answer_id
         await self._call_sink(item)
+        if isinstance(item, Segment) and item.last:
+            self._handed_on(answer_id)
 
     async def _call_sink(self, item: AnswerMessage) -> None:
         """Run the next stage on one item; ``!skip`` may cancel it mid-way."""
@@ -520,6 +558,7 @@ class Daemon:
             self.state.chat_done
             and waiting == 0
             and self._build is None
+            and not self._unspoken
             and self.segments.empty()
             and self._sink_call is None
         )

@@ -314,3 +314,46 @@ async def test_once_exits_1_when_the_chat_source_fails(tmp_path: Path) -> None:
     async with asyncio.timeout(10):
         assert await daemon.run() == 1
     assert daemon.state.chat_failed
+
+
+class GatedSink(Sink):
+    """A next stage that holds every item until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def __call__(self, item: AnswerMessage) -> None:
+        await super().__call__(item)
+        await self.gate.wait()
+
+
+async def test_an_answer_counts_as_answered_only_once_handed_on(
+    tmp_path: Path, twitch: FakeTwitch
+) -> None:
+    """Text done is not answered: until the next stage has taken the whole answer the
+    question stays 'building', so a crash brings it back instead of losing it."""
+    sink = GatedSink()
+    settings = make_settings(tmp_path, twitch, pool={"build_queue_size": 3})
+    daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+    task = await running(daemon)
+    try:
+        await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+        for i in range(3):
+            await twitch.inject_chat(f"user{i}", f"!ask question number {i} for the show?")
+        await sink.wait_for(lambda items: len(items) == 1)  # the first segment is held
+        await twitch.wait_until(lambda: len(twitch.sent_chat) >= 6)  # 3 acks, 3 picks
+        counts = daemon.pool.counts()
+        # Nothing is answered yet; the builder ran ahead by one answer and waits.
+        assert counts.get("done", 0) == 0 and daemon.state.answered == 0
+        assert counts.get("building", 0) >= 1
+        assert counts.get("building", 0) + counts.get("queued", 0) == 3
+        sink.gate.set()
+        await sink.wait_for(
+            lambda items: sum(isinstance(i, Segment) and i.last for i in items) == 3
+        )
+    finally:
+        sink.gate.set()
+        assert await stop(daemon, task) == 0
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        assert store.counts().get(Status.DONE, 0) == 3
