@@ -35,6 +35,7 @@ from wav2lip_fast.model import (
     N_MELS,
     ConvBlock,
     ConvTransposeBlock,
+    GeneratorFlow,
     Wav2Lip,
     _check_shape,
 )
@@ -130,7 +131,7 @@ def _fold_module(module: nn.Module) -> nn.Module:
     return copy.deepcopy(module)
 
 
-class FoldedWav2Lip(nn.Module):
+class FoldedWav2Lip(GeneratorFlow):
     """Inference-only Wav2Lip with no BatchNorm: same encode_face / encode_audio / decode.
 
     Built by :func:`fold_batchnorm`; its state dict is not the checkpoint layout.
@@ -155,45 +156,6 @@ class FoldedWav2Lip(nn.Module):
         if mode:
             raise RuntimeError("a FoldedWav2Lip is for inference only; train the plain Wav2Lip")
         return super().train(False)
-
-    def encode_face(self, face: Tensor) -> list[Tensor]:
-        """(B,6,96,96) -> skips s0..s6, shallowest first."""
-        _check_shape("face", face, (FACE_CHANNELS, FACE_SIZE, FACE_SIZE))
-        skips: list[Tensor] = []
-        x = face
-        for block in self.face_encoder_blocks:
-            x = block(x)
-            skips.append(x)
-        return skips
-
-    def encode_audio(self, audio: Tensor) -> Tensor:
-        """(B,1,80,16) -> (B,512,1,1)."""
-        _check_shape("audio", audio, (1, N_MELS, MEL_STEPS))
-        out: Tensor = self.audio_encoder(audio)
-        return out
-
-    def decode(self, audio_embedding: Tensor, skips: Sequence[Tensor]) -> Tensor:
-        """(B,512,1,1) + 7 skips -> (B,3,96,96) in [0, 1]."""
-        if len(skips) != len(self.face_decoder_blocks):
-            raise ValueError(f"expected {len(self.face_decoder_blocks)} skips, got {len(skips)}")
-        x = audio_embedding
-        for block, skip in zip(self.face_decoder_blocks, reversed(skips), strict=True):
-            x = block(x)
-            if x.shape[0] != skip.shape[0] or x.shape[2:] != skip.shape[2:]:
-                raise ValueError(
-                    f"decoder output {tuple(x.shape)} does not fit skip {tuple(skip.shape)}"
-                )
-            x = torch.cat((x, skip), dim=1)
-        out: Tensor = self.output_block(x)
-        return out
-
-    def forward(self, audio: Tensor, face: Tensor) -> Tensor:
-        """audio (B,1,80,16), face (B,6,96,96) -> (B,3,96,96) in [0, 1]."""
-        if audio.shape[0] != face.shape[0]:
-            raise ValueError(
-                f"audio and face batch sizes differ: {audio.shape[0]} != {face.shape[0]}"
-            )
-        return self.decode(self.encode_audio(audio), self.encode_face(face))
 
 
 def fold_batchnorm(model: Wav2Lip) -> FoldedWav2Lip:

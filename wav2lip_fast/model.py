@@ -16,6 +16,8 @@ The output channels are in the input's order (BGR when frames come from OpenCV).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -97,7 +99,61 @@ def _check_shape(name: str, x: Tensor, expected: tuple[int, ...]) -> None:
         raise ValueError(f"{name} must have shape ({want}), got {tuple(x.shape)}")
 
 
-class Wav2Lip(nn.Module):
+class GeneratorFlow(nn.Module):
+    """The generator's data flow, shared by :class:`Wav2Lip` and the BatchNorm-folded
+    inference copy (``fast.FoldedWav2Lip``): only their blocks differ."""
+
+    face_encoder_blocks: nn.ModuleList
+    audio_encoder: nn.Sequential
+    face_decoder_blocks: nn.ModuleList
+    output_block: nn.Sequential
+
+    # The three parts are separate so that callers can cache the face encoder's output
+    # (it does not depend on the audio) and run only the rest per audio window.
+
+    def encode_face(self, face: Tensor) -> list[Tensor]:
+        """(B,6,96,96) -> skips s0..s6, shallowest first."""
+        _check_shape("face", face, (FACE_CHANNELS, FACE_SIZE, FACE_SIZE))
+        skips: list[Tensor] = []
+        x = face
+        for block in self.face_encoder_blocks:
+            x = block(x)
+            skips.append(x)
+        return skips
+
+    def encode_audio(self, audio: Tensor) -> Tensor:
+        """(B,1,80,16) -> (B,512,1,1)."""
+        _check_shape("audio", audio, (1, N_MELS, MEL_STEPS))
+        out: Tensor = self.audio_encoder(audio)
+        return out
+
+    def decode(self, audio_embedding: Tensor, skips: Sequence[Tensor]) -> Tensor:
+        """(B,512,1,1) + 7 skips -> (B,3,96,96) in [0, 1]."""
+        if len(skips) != len(self.face_decoder_blocks):
+            raise ValueError(f"expected {len(self.face_decoder_blocks)} skips, got {len(skips)}")
+        x = audio_embedding
+        for block, skip in zip(self.face_decoder_blocks, reversed(skips), strict=True):
+            x = block(x)
+            if x.shape[0] != skip.shape[0] or x.shape[2:] != skip.shape[2:]:
+                raise ValueError(
+                    f"decoder output {tuple(x.shape)} does not fit skip {tuple(skip.shape)}"
+                )
+            x = torch.cat((x, skip), dim=1)
+        out: Tensor = self.output_block(x)
+        return out
+
+    def forward(self, audio: Tensor, face: Tensor) -> Tensor:
+        """audio (B,1,80,16), face (B,6,96,96) -> (B,3,96,96) in [0, 1]."""
+        _check_shape("audio", audio, (1, N_MELS, MEL_STEPS))
+        _check_shape("face", face, (FACE_CHANNELS, FACE_SIZE, FACE_SIZE))
+        if audio.shape[0] != face.shape[0]:
+            raise ValueError(
+                f"audio and face batch sizes differ: {audio.shape[0]} != {face.shape[0]}"
+            )
+        return self.decode(self.encode_audio(audio), self.encode_face(face))
+
+
+class Wav2Lip(GeneratorFlow):
     """Lip-sync generator: (mel window, masked + reference face) -> generated face."""
 
     def __init__(self) -> None:
@@ -140,50 +196,6 @@ class Wav2Lip(nn.Module):
             nn.Conv2d(32, 3, 1),  # 3x96x96
             nn.Sigmoid(),
         )
-
-    # The three parts are separate so that callers can cache the face encoder's output
-    # (it does not depend on the audio) and run only the rest per audio window.
-
-    def encode_face(self, face: Tensor) -> list[Tensor]:
-        """(B,6,96,96) -> skips s0..s6, shallowest first."""
-        _check_shape("face", face, (FACE_CHANNELS, FACE_SIZE, FACE_SIZE))
-        skips: list[Tensor] = []
-        x = face
-        for block in self.face_encoder_blocks:
-            x = block(x)
-            skips.append(x)
-        return skips
-
-    def encode_audio(self, audio: Tensor) -> Tensor:
-        """(B,1,80,16) -> (B,512,1,1)."""
-        _check_shape("audio", audio, (1, N_MELS, MEL_STEPS))
-        out: Tensor = self.audio_encoder(audio)
-        return out
-
-    def decode(self, audio_embedding: Tensor, skips: list[Tensor]) -> Tensor:
-        """(B,512,1,1) + 7 skips -> (B,3,96,96) in [0, 1]."""
-        if len(skips) != len(self.face_decoder_blocks):
-            raise ValueError(f"expected {len(self.face_decoder_blocks)} skips, got {len(skips)}")
-        x = audio_embedding
-        for block, skip in zip(self.face_decoder_blocks, reversed(skips), strict=True):
-            x = block(x)
-            if x.shape[0] != skip.shape[0] or x.shape[2:] != skip.shape[2:]:
-                raise ValueError(
-                    f"decoder output {tuple(x.shape)} does not fit skip {tuple(skip.shape)}"
-                )
-            x = torch.cat((x, skip), dim=1)
-        out: Tensor = self.output_block(x)
-        return out
-
-    def forward(self, audio: Tensor, face: Tensor) -> Tensor:
-        """audio (B,1,80,16), face (B,6,96,96) -> (B,3,96,96) in [0, 1]."""
-        _check_shape("audio", audio, (1, N_MELS, MEL_STEPS))
-        _check_shape("face", face, (FACE_CHANNELS, FACE_SIZE, FACE_SIZE))
-        if audio.shape[0] != face.shape[0]:
-            raise ValueError(
-                f"audio and face batch sizes differ: {audio.shape[0]} != {face.shape[0]}"
-            )
-        return self.decode(self.encode_audio(audio), self.encode_face(face))
 
     def generate(self, audio: Tensor, face: Tensor) -> Tensor:
         """:meth:`forward` under ``torch.inference_mode()`` (no autograd bookkeeping)."""
