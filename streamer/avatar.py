@@ -140,15 +140,15 @@ def load_avatar(
         raise AvatarError(f"avatar file not found: {path}{hint}")
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        raw = [_read_image(path)]
-        frames = [_cover(raw[0], width, height)]
+        image = read_image(path)
+        frames = [cover(image, width, height)]
+        src_w, src_h = image.shape[1], image.shape[0]
     elif suffix in VIDEO_SUFFIXES:
-        raw, frames = _read_video(path, width, height, fps, max_seconds)
+        frames, (src_w, src_h) = read_video(path, fps, max_seconds, (width, height))
     else:
         kinds = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
         raise AvatarError(f"avatar {path}: unknown file type {suffix!r}; use one of {kinds}")
 
-    src_h, src_w = raw[0].shape[:2]
     stack = np.stack(frames)
     box = _find_mouth(path, stack[0], (src_w, src_h), mouth_box)
     log.info(
@@ -164,7 +164,7 @@ def load_avatar(
     return Avatar(frames=stack, fps=fps, mouth_box=box, source=path, blink=blink)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise AvatarError(f"avatar {path}: cannot read it as an image (damaged or not an image)")
@@ -190,7 +190,8 @@ def _cover_geometry(src_w: int, src_h: int, width: int, height: int) -> tuple[fl
     return scale, (scaled_w - width) // 2, (scaled_h - height) // 2
 
 
-def _cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
+def cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale (aspect kept) to cover width x height, then crop the overflow evenly."""
     src_h, src_w = img.shape[:2]
     scale, x0, y0 = _cover_geometry(src_w, src_h, width, height)
     scaled_w = max(width, round(src_w * scale))
@@ -201,10 +202,13 @@ def _cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(img[y0 : y0 + height, x0 : x0 + width])
 
 
-def _read_video(
-    path: Path, width: int, height: int, fps: int, max_seconds: float
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Decode up to ``max_seconds`` and resample to ``fps`` by frame index."""
+def read_video(
+    path: Path, fps: int, max_seconds: float, size: tuple[int, int] | None = None
+) -> tuple[list[np.ndarray], tuple[int, int]]:
+    """Decode up to ``max_seconds`` of a video and resample it to ``fps`` by frame index
+    (output frame ``j`` is source frame ``floor(j * source_fps / fps)``); each frame is
+    scaled to cover ``size`` (width, height) if given. Returns the frames and the
+    source's (width, height)."""
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -214,23 +218,23 @@ def _read_video(
             log.warning("avatar %s: no usable frame rate in the file; assuming %d fps", path, fps)
             src_fps = float(fps)
         limit = max(1, math.floor(max_seconds * src_fps + 1e-9))
-        first_raw: np.ndarray | None = None
+        src_size: tuple[int, int] | None = None
         src: list[np.ndarray] = []
         while len(src) < limit:
             ok, img = cap.read()
             if not ok or img is None:
                 break
-            if first_raw is None:
-                first_raw = img
-            src.append(_cover(img, width, height))
+            if src_size is None:
+                src_size = (img.shape[1], img.shape[0])
+            src.append(img if size is None else cover(img, *size))
     finally:
         cap.release()
-    if first_raw is None:
+    if src_size is None:
         raise AvatarError(f"avatar {path}: no frame could be decoded from the video")
     n_out = math.floor(len(src) * fps / src_fps + 1e-9)
     n_out = max(1, min(n_out, math.floor(max_seconds * fps + 1e-9)))
     picks = [min(len(src) - 1, math.floor(j * src_fps / fps + 1e-9)) for j in range(n_out)]
-    return [first_raw], [src[k] for k in picks]
+    return [src[k] for k in picks], src_size
 
 
 def _clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
@@ -269,7 +273,7 @@ def _sidecar_blink(path: Path, width: int, height: int) -> np.ndarray | None:
     blink_path = path.parent / name
     if not blink_path.is_file():
         raise AvatarError(f"avatar sidecar {sidecar}: blink image {blink_path} not found")
-    return _cover(_read_image(blink_path), width, height)
+    return cover(read_image(blink_path), width, height)
 
 
 def _sidecar_box(path: Path) -> list[float] | None:

@@ -31,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import tempfile
@@ -43,6 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streamer.avatar import IMAGE_SUFFIXES, AvatarError, cover, read_image, read_video
 from wav2lip_fast.faces import (
     DEFAULT_PADS,
     DEFAULT_SMOOTH_WINDOW,
@@ -57,7 +57,6 @@ from wav2lip_fast.model import FACE_SIZE
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 _ARRAYS = frozenset({"meta", "boxes", "missing", "crops"})
 _HASH_CHUNK = 1 << 20
 
@@ -235,54 +234,15 @@ def read_frames(
     Output frame ``j`` of a video is source frame ``floor(j * source_fps / fps)``; at
     most ``max_seconds`` are kept.
     """
-    if source.suffix.lower() in IMAGE_SUFFIXES:
-        img = cv2.imread(str(source), cv2.IMREAD_COLOR)
-        if img is None or img.size == 0:
-            raise AvatarPrepareError(f"avatar {source}: cannot read it as an image")
-        raw = [img]
-    else:
-        raw = _read_video(source, fps, max_seconds)
-    frames = raw if size is None else [_cover(f, size) for f in raw]
-    return np.stack(frames)
-
-
-def _read_video(source: Path, fps: int, max_seconds: float) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(source))
     try:
-        if not cap.isOpened():
-            raise AvatarPrepareError(f"avatar {source}: cannot open it as a video")
-        src_fps = float(cap.get(cv2.CAP_PROP_FPS))
-        if not math.isfinite(src_fps) or src_fps <= 0 or src_fps > 1000:
-            log.warning("avatar %s: no usable frame rate in the file; assuming %d fps", source, fps)
-            src_fps = float(fps)
-        limit = max(1, math.floor(max_seconds * src_fps + 1e-9))
-        src: list[np.ndarray] = []
-        while len(src) < limit:
-            ok, img = cap.read()
-            if not ok or img is None:
-                break
-            src.append(img)
-    finally:
-        cap.release()
-    if not src:
-        raise AvatarPrepareError(f"avatar {source}: no frame could be decoded")
-    n_out = math.floor(len(src) * fps / src_fps + 1e-9)
-    n_out = max(1, min(n_out, math.floor(max_seconds * fps + 1e-9)))
-    return [src[min(len(src) - 1, math.floor(j * src_fps / fps + 1e-9))] for j in range(n_out)]
-
-
-def _cover(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale (aspect kept) to cover width x height, then crop the overflow evenly."""
-    width, height = size
-    src_h, src_w = img.shape[:2]
-    scale = max(width / src_w, height / src_h)
-    scaled_w = max(width, round(src_w * scale))
-    scaled_h = max(height, round(src_h * scale))
-    if (scaled_w, scaled_h) != (src_w, src_h):
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        img = cv2.resize(img, (scaled_w, scaled_h), interpolation=interp)
-    x0, y0 = (scaled_w - width) // 2, (scaled_h - height) // 2
-    return np.ascontiguousarray(img[y0 : y0 + height, x0 : x0 + width])
+        if source.suffix.lower() in IMAGE_SUFFIXES:
+            img = read_image(source)
+            frames = [img if size is None else cover(img, *size)]
+        else:
+            frames, _ = read_video(source, fps, max_seconds, size)
+    except AvatarError as exc:
+        raise AvatarPrepareError(str(exc)) from None
+    return np.stack(frames)
 
 
 def _safe_stem(source: Path) -> str:
