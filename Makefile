@@ -41,6 +41,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.chat_path
 	$(BIN)/python -m bench.broadcast
+	$(BIN)/python -m bench.lipsync
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data *.egg-info

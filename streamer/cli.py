@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,6 +87,63 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to listen on (default loopback; 0.0.0.0 serves other machines)",
     )
+
+    avatar = sub.add_parser("avatar", help="avatar tools for the wav2lip engine")
+    avatar_sub = avatar.add_subparsers(dest="avatar_command", required=True, metavar="ACTION")
+    prepare = avatar_sub.add_parser(
+        "prepare",
+        help="find the face in every avatar frame once and cache it (wav2lip)",
+        description="Find the face in every frame of the avatar and cache the boxes and "
+        "face crops where `streamer run` and `streamer lipsync` look for them. Uses the "
+        "config's output size and fps, avatar.max_seconds and lipsync.pads.",
+    )
+    _add_config_args(prepare, required=False)
+    prepare.add_argument(
+        "source",
+        nargs="?",
+        type=Path,
+        help="image or video (default: avatar.source of the config, else media/avatar.png)",
+    )
+    prepare.add_argument(
+        "--size",
+        metavar="WxH|native",
+        help="frame size to prepare for (default: output.width x output.height)",
+    )
+    prepare.add_argument("--force", action="store_true", help="detect again even if cached")
+    prepare.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    lipsync = sub.add_parser(
+        "lipsync",
+        help="lip-sync a face video or image to a speech file (one MP4, wav2lip)",
+        description="Lip-sync FACE to AUDIO with the wav2lip engine and write an MP4. "
+        "Settings (checkpoint, device, mode, paste, fps, size) come from the config and "
+        "the options below.",
+    )
+    _add_config_args(lipsync, required=False)
+    lipsync.add_argument("--face", type=Path, required=True, help="face video or image")
+    lipsync.add_argument("--audio", type=Path, required=True, help="speech (wav, mp3, ...)")
+    lipsync.add_argument("--out", type=Path, required=True, help="the MP4 to write")
+    lipsync.add_argument(
+        "--checkpoint", type=Path, help="Wav2Lip checkpoint (default: lipsync.checkpoint)"
+    )
+    lipsync.add_argument("--fps", type=int, help="frames per second (default: output.fps)")
+    lipsync.add_argument(
+        "--size",
+        metavar="WxH|native",
+        help="output size (default: output.width x output.height; native = the face's)",
+    )
+    lipsync.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
+    lipsync.add_argument("--mode", choices=["exact", "fast"], help="default: exact")
+    lipsync.add_argument("--paste", choices=["soft", "hard"], help="default: soft")
+    lipsync.add_argument("--batch-size", type=int, help="frames per generator call")
+    lipsync.add_argument(
+        "--no-skip-silence",
+        action="store_true",
+        help="generate silent frames too (default: show the face as it is)",
+    )
+    lipsync.add_argument("--crf", type=int, default=20, help="x264 quality (default 20)")
+    lipsync.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
+    lipsync.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     twitch = sub.add_parser("twitch", help="Twitch account set-up")
     twitch_sub = twitch.add_subparsers(dest="twitch_command", required=True, metavar="ACTION")
@@ -168,6 +226,95 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.debug("start-up failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
+
+
+def _default_avatar(settings: Settings) -> Path:
+    from streamer.avatar import default_avatar_path
+
+    return settings.avatar.source or default_avatar_path()
+
+
+def cmd_avatar(args: argparse.Namespace) -> int:
+    from streamer.oneshot import OneShotError, parse_size, prepare_avatar_file
+
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    source = args.source or _default_avatar(settings)
+    started = time.perf_counter()
+    try:
+        size = parse_size(args.size, settings)
+        prepared = prepare_avatar_file(
+            source, settings, size=size, rebuild=args.force, progress=not args.quiet
+        )
+    except OneShotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    r = prepared.report
+    how = "already prepared" if r.get("cached") else f"prepared in {r['seconds']:.1f} s"
+    missing = ""
+    if r["interpolated"]:
+        shown = ", ".join(str(i) for i in prepared.missing[:10].tolist())
+        more = " ..." if r["interpolated"] > 10 else ""
+        missing = f" (no face in frames {shown}{more}: boxes interpolated)"
+    print(
+        f"{source}: {how}: {r['frames']} frame(s), face found in {r['faces_found']}, "
+        f"{r['interpolated']} interpolated{missing}; {time.perf_counter() - started:.1f} s\n"
+        f"cache: {prepared.cache_file}"
+    )
+    return EXIT_OK
+
+
+def cmd_lipsync(args: argparse.Namespace) -> int:
+    from streamer.oneshot import OneShotError, lipsync_file, parse_size
+
+    started = time.perf_counter()
+    overrides = list(args.overrides)
+    for key, value in (
+        ("output.fps", args.fps),
+        ("lipsync.device", args.device),
+        ("lipsync.mode", args.mode),
+        ("lipsync.paste", args.paste),
+        ("lipsync.batch_size", args.batch_size),
+        ("lipsync.skip_silence", False if args.no_skip_silence else None),
+    ):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.checkpoint is not None:
+        overrides.append(f"lipsync.checkpoint={args.checkpoint.resolve()}")
+    overrides.append("lipsync.engine=wav2lip")
+    try:
+        settings = load_settings(args.config, overrides)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    if args.out.suffix.lower() not in (".mp4", ".mkv", ".mov"):
+        print(f"error: --out {args.out}: use an .mp4, .mkv or .mov file", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        size = parse_size(args.size, settings)
+        report = lipsync_file(
+            args.face,
+            args.audio,
+            args.out,
+            settings,
+            size=size,
+            preset=args.preset,
+            crf=args.crf,
+            progress=not args.quiet,
+            started=started,
+        )
+    except OneShotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(
+        f"wrote {report.out}: {report.frames} frames at {report.fps} fps, "
+        f"{report.size[0]}x{report.size[1]} ({report.generated} generated, "
+        f"{report.silent} silent); {report.seconds:.1f} s in all, "
+        f"{report.frames / max(report.render_seconds, 1e-9):.1f} frames/s rendering"
+    )
+    return EXIT_OK
 
 
 def cmd_twitch(args: argparse.Namespace) -> int:
@@ -270,6 +417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "rtmp-server":
             return cmd_rtmp_server(args)
+        if args.command == "avatar":
+            return cmd_avatar(args)
+        if args.command == "lipsync":
+            return cmd_lipsync(args)
     except KeyboardInterrupt:
         return 130
     return EXIT_FAIL

@@ -270,7 +270,28 @@ class TTSSettings(_Model):
 
 class LipSyncSettings(_Model):
     # puppet: animates the avatar's mouth from the speech; needs no model weights.
-    engine: Literal["puppet"] = "puppet"
+    # wav2lip: neural lip-sync from a Wav2Lip checkpoint you download yourself
+    # (wav2lip.pth or wav2lip_gan.pth; research-only licence, not shipped); set
+    # lipsync.checkpoint, then run `streamer avatar prepare` once (else the first start
+    # detects the face itself).
+    engine: Literal["puppet", "wav2lip"] = "puppet"
+    # wav2lip: the generator checkpoint (.pth). Relative to the config file.
+    checkpoint: Path | None = None
+    # wav2lip: auto = cuda when available (float16), else cpu (float32).
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # wav2lip: exact = the model's own output for every frame; fast = every other
+    # speaking frame is the mean of its generated neighbours (about twice as fast).
+    mode: Literal["exact", "fast"] = "exact"
+    # wav2lip: soft = blend the new mouth and jaw into the avatar through a feathered
+    # mask; hard = paste the whole face box as the reference script does.
+    paste: Literal["soft", "hard"] = "soft"
+    # wav2lip: frames per generator call; null = 32 on the CPU, 64 on a GPU.
+    batch_size: int | None = Field(default=None, ge=1, le=512)
+    # wav2lip: frames whose audio is silent show the avatar's own frame (no generation).
+    skip_silence: bool = True
+    # wav2lip: pixels added to the detected face box [top, bottom, left, right]; the
+    # reference default adds 10 below the chin.
+    pads: list[int] = Field(default_factory=lambda: [0, 10, 0, 0])
     # Where the mouth is in the avatar, [x, y, width, height] in avatar pixels (after
     # scaling to the output size). null = the avatar's sidecar file <avatar>.json, else
     # found with OpenCV's face detector.
@@ -286,6 +307,23 @@ class LipSyncSettings(_Model):
         if v is not None and (len(v) != 4 or v[2] <= 0 or v[3] <= 0 or min(v[:2]) < 0):
             raise ValueError("mouth_box is [x, y, width, height] with width, height > 0")
         return v
+
+    @field_validator("pads")
+    @classmethod
+    def _pads(cls, v: list[int]) -> list[int]:
+        if len(v) != 4 or min(v) < 0 or max(v) > 200:
+            raise ValueError("pads is [top, bottom, left, right], each 0 to 200 pixels")
+        return v
+
+    @model_validator(mode="after")
+    def _needs_checkpoint(self) -> LipSyncSettings:
+        if self.engine == "wav2lip" and self.checkpoint is None:
+            raise ValueError(
+                "lipsync.checkpoint must be set when lipsync.engine is 'wav2lip': the path "
+                "of a Wav2Lip generator checkpoint you downloaded (wav2lip_gan.pth or "
+                "wav2lip.pth)"
+            )
+        return self
 
 
 class AvatarSettings(_Model):
@@ -552,6 +590,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "twitch": settings.twitch.model_copy(
                 update={"token_file": fix(settings.twitch.token_file)}
             ),
+            "lipsync": settings.lipsync.model_copy(
+                update={"checkpoint": fix(settings.lipsync.checkpoint)}
+            ),
             "avatar": settings.avatar.model_copy(update={"source": fix(settings.avatar.source)}),
             "output": settings.output.model_copy(
                 update={
@@ -574,6 +615,10 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
         ("llm.persona.system_prompt_file", settings.llm.persona.system_prompt_file),
         ("llm.persona.examples_file", settings.llm.persona.examples_file),
         ("avatar.source", settings.avatar.source),
+        (
+            "lipsync.checkpoint",
+            settings.lipsync.checkpoint if settings.lipsync.engine == "wav2lip" else None,
+        ),
     ]
     for key, path in checks:
         if path is not None and not path.is_file():

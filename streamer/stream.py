@@ -61,7 +61,7 @@ class MediaStage:
         self.publisher = Publisher(output, self.avatar.frame, on_event=on_event)
         self.builder = VideoBuilder(
             make_tts(settings.tts),
-            make_lipsync(settings.lipsync),
+            make_lipsync(settings.lipsync, data_dir=settings.data_dir, avatar=settings.avatar),
             self.avatar,
             output,
             self.publisher,

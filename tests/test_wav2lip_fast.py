@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.wav2lip_media import randomize
 from wav2lip_fast import (
     FaceSkips,
     FastGenerator,
@@ -30,41 +31,9 @@ def _close(ref: torch.Tensor, got: torch.Tensor) -> bool:
     return _max_diff(ref, got) < TOL * max(1.0, float(ref.abs().max()))
 
 
-def _randomize(model: Wav2Lip, seed: int) -> Wav2Lip:
-    """Random weights and random BatchNorm statistics and affine parameters.
-
-    The running statistics start from the batch statistics of one random batch (so the
-    activations keep a sane size through the 40-odd layers; otherwise the sigmoid
-    saturates and a comparison proves little), then are perturbed per channel.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-                assert module.bias is not None
-                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * 0.05)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.1)
-        for bn in bns:
-            c = bn.num_features
-            bn.weight.copy_(torch.rand(c, generator=gen) + 0.5)
-            bn.bias.copy_(torch.randn(c, generator=gen) * 0.2)
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative: after one batch, running stats = batch stats
-        model.train()
-        model(torch.randn(8, 1, 80, 16, generator=gen), torch.rand(8, 6, 96, 96, generator=gen))
-        for bn in bns:
-            c = bn.num_features
-            std = bn.running_var.sqrt()
-            bn.running_mean.add_(torch.randn(c, generator=gen) * 0.2 * std)
-            bn.running_var.mul_(torch.rand(c, generator=gen) * 0.8 + 0.7)
-            bn.momentum = 0.1
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def plain() -> Wav2Lip:
-    return _randomize(Wav2Lip(), seed=1)
+    return randomize(Wav2Lip(), seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.wav2lip_media import H, W, draw_face, write_video
 from wav2lip_fast import (
     FaceDetectionError,
     HaarFaceDetector,
@@ -27,38 +28,6 @@ from wav2lip_fast import (
     prepare_avatar,
 )
 from wav2lip_fast.faces import Box
-
-W, H = 320, 240
-
-
-def draw_face(shift: int = 0, size: int = 150) -> np.ndarray:
-    """A BGR W x H frame with a cartoon face that the Haar cascade detects."""
-    img: np.ndarray = np.full((H, W), 60, np.uint8)
-    cx, cy = W // 2 + shift, H // 2
-    cv2.ellipse(img, (cx, cy), (int(size * 0.42), int(size * 0.55)), 0, 0, 360, 190, -1)
-    top = cy - size // 2
-
-    def at(fx: float, fy: float) -> tuple[int, int]:
-        return int(cx + (fx - 0.5) * size), int(top + fy * size)
-
-    for side in (-1, 1):
-        eye = at(0.5 + side * 0.2, 0.45)
-        cv2.ellipse(img, eye, (int(size * 0.1), int(size * 0.056)), 0, 0, 360, 30, -1)
-        brow = at(0.5 + side * 0.2, 0.36)
-        cv2.ellipse(img, brow, (int(size * 0.1), int(size * 0.025)), 0, 0, 360, 40, -1)
-    cv2.ellipse(img, at(0.5, 0.58), (int(size * 0.06), int(size * 0.03)), 0, 0, 360, 110, -1)
-    cv2.ellipse(img, at(0.5, 0.75), (int(size * 0.15), int(size * 0.035)), 0, 0, 360, 60, -1)
-    img = cv2.GaussianBlur(img, (0, 0), 2.0)
-    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-
-
-def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 25) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (W, H))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 class FakeDetector:

@@ -20,6 +20,7 @@ from wav2lip_fast.checkpoint import (
     resolve_device,
     save_reference_checkpoint,
 )
+from wav2lip_fast.engine import AvatarFaces, EngineStats, LipSyncEngine
 from wav2lip_fast.faces import (
     FaceDetectionError,
     FaceDetector,
@@ -36,6 +37,7 @@ from wav2lip_fast.fast import (
     make_face_input,
 )
 from wav2lip_fast.model import FACE_SIZE, MEL_STEPS, N_MELS, Wav2Lip
+from wav2lip_fast.paste import Paster
 from wav2lip_fast.prepare import AvatarPrepareError, PreparedAvatar, prepare_avatar
 
 __all__ = [
@@ -44,8 +46,10 @@ __all__ = [
     "MEL_STEPS",
     "N_MELS",
     "SAMPLE_RATE",
+    "AvatarFaces",
     "AvatarPrepareError",
     "CheckpointError",
+    "EngineStats",
     "FaceDetectionError",
     "FaceDetector",
     "FaceSkips",
@@ -53,7 +57,9 @@ __all__ = [
     "FastGenerator",
     "FoldedWav2Lip",
     "HaarFaceDetector",
+    "LipSyncEngine",
     "MelConfig",
+    "Paster",
     "PreparedAvatar",
     "Wav2Lip",
     "configure_cpu_threads",

@@ -128,12 +128,17 @@ def prepare_avatar(
     pads: tuple[int, int, int, int] = DEFAULT_PADS,
     smooth_window: int = DEFAULT_SMOOTH_WINDOW,
     size: tuple[int, int] | None = None,
+    frames: np.ndarray | None = None,
+    rebuild: bool = False,
 ) -> PreparedAvatar:
     """Boxes and crops for ``source``, from the cache when it is valid (module doc).
 
     ``size`` (width, height), when given, scales each frame to cover it and crops the
     overflow evenly, as the daemon shows the avatar; else frames keep their own size.
     ``progress(done, total)`` is called while faces are detected (not on a cache hit).
+    ``frames``: the source already decoded with these settings (the daemon has them in
+    memory); they are used instead of decoding it again and returned with the result.
+    ``rebuild`` ignores a cache that exists and detects again.
     """
     source = Path(source)
     if fps <= 0 or not max_seconds > 0:
@@ -164,23 +169,29 @@ def prepare_avatar(
         "size": None if size is None else (int(size[0]), int(size[1])),
         "cache_file": cache_file,
     }
-    if cache_file.exists():
+    if cache_file.exists() and not rebuild:
         try:
             boxes, crops, missing, stored = _load_cache(cache_file, key)
         except _BadCache as exc:
             log.warning("avatar cache %s is unusable (%s); rebuilding it", cache_file, exc)
         else:
+            if frames is not None and len(frames) != len(boxes):
+                raise AvatarPrepareError(
+                    f"avatar {source}: {len(frames)} frames given, the cache has {len(boxes)}"
+                )
             log.info("avatar %s: face boxes from cache %s", source.name, cache_file.name)
             return PreparedAvatar(
                 boxes=boxes,
                 crops=crops,
                 missing=missing,
                 report={**stored, "cached": True},
+                frames=frames,
                 **common,
             )
 
     started = time.perf_counter()
-    frames = read_frames(source, fps=fps, max_seconds=max_seconds, size=size)
+    if frames is None:
+        frames = read_frames(source, fps=fps, max_seconds=max_seconds, size=size)
     track = detect_boxes(frames, det, pads=pads, smooth_window=smooth_window, progress=progress)
     crops = face_crops(frames, track.boxes)
     report: dict[str, Any] = {**track.report(), "seconds": round(time.perf_counter() - started, 3)}
