@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -132,9 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH|native",
         help="output size (default: output.width x output.height; native = the face's)",
     )
-    lipsync.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
-    lipsync.add_argument("--mode", choices=["exact", "fast"], help="default: exact")
-    lipsync.add_argument("--paste", choices=["soft", "hard"], help="default: soft")
+    lipsync.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="default: lipsync.device (auto)"
+    )
+    lipsync.add_argument("--mode", choices=["exact", "fast"], help="default: lipsync.mode (exact)")
+    lipsync.add_argument("--paste", choices=["soft", "hard"], help="default: lipsync.paste (soft)")
     lipsync.add_argument("--batch-size", type=int, help="frames per generator call")
     lipsync.add_argument(
         "--no-skip-silence",
@@ -282,7 +285,8 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"{key}={value}")
     if args.checkpoint is not None:
-        overrides.append(f"lipsync.checkpoint={args.checkpoint.resolve()}")
+        # JSON is YAML: a path with '#' or ': ' in it stays one string.
+        overrides.append(f"lipsync.checkpoint={json.dumps(str(args.checkpoint.resolve()))}")
     overrides.append("lipsync.engine=wav2lip")
     try:
         settings = load_settings(args.config, overrides)

@@ -7,17 +7,21 @@ the avatar's content and the settings, so both start without detecting again.
 ``lipsync_file`` is the reference script's job done our way: a face video or image
 and a speech file in, one MP4 out. Frames go from the engine straight into one
 ffmpeg process (raw BGR on its stdin, the speech file as its second input): no
-temporary files and one lossy encode. A video shorter than the speech loops forwards,
-as the reference does; the output has ``ceil(duration * fps)`` frames.
+temporary files and one lossy encode. The face video is used up to the speech's length (at
+least ``avatar.max_seconds``); a shorter one loops forwards, as the reference does.
+The output has ``ceil(duration * fps)`` frames.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import os
 import queue
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -97,6 +101,8 @@ def prepare_avatar_file(
         )
     except (AvatarPrepareError, FaceDetectionError) as exc:
         raise OneShotError(str(exc)) from None
+    except OSError as exc:  # an unwritable data_dir, an unreadable file
+        raise OneShotError(f"{exc.strerror or exc}: {exc.filename or source}") from None
     finally:
         if bar is not None:
             bar.close()
@@ -128,9 +134,10 @@ def lipsync_file(
 ) -> LipSyncReport:
     """Lip-sync ``face`` to ``audio`` into ``out`` (an .mp4); see the module doc."""
     started = time.perf_counter() if started is None else started
-    from wav2lip_fast.audio import frame_count, load_audio
+    from wav2lip_fast.audio import SAMPLE_RATE, frame_count, load_audio
     from wav2lip_fast.checkpoint import CheckpointError
     from wav2lip_fast.engine import AvatarFaces, LipSyncEngine
+    from wav2lip_fast.prepare import AvatarPrepareError
 
     lip = settings.lipsync
     if lip.checkpoint is None:
@@ -157,8 +164,19 @@ def lipsync_file(
         )
     except CheckpointError as exc:
         raise OneShotError(str(exc)) from None
+    except (RuntimeError, ValueError, AssertionError) as exc:  # e.g. cuda asked, none here
+        raise OneShotError(f"cannot start the engine on {lip.device}: {exc}") from None
+    # The whole face video is used up to the speech's length (longer than
+    # avatar.max_seconds if need be), then it loops forwards as the reference does.
+    seconds = max(settings.avatar.max_seconds, math.ceil(len(wav) / SAMPLE_RATE))
+    settings = settings.model_copy(
+        update={"avatar": settings.avatar.model_copy(update={"max_seconds": float(seconds)})}
+    )
     prepared = prepare_avatar_file(face, settings, size=size, progress=progress)
-    engine.set_avatar(AvatarFaces.from_prepared(prepared))
+    try:
+        engine.set_avatar(AvatarFaces.from_prepared(prepared))
+    except (AvatarPrepareError, OSError) as exc:
+        raise OneShotError(str(exc)) from None
     frames = engine.avatar.frames
     height, width = frames.shape[1:3]
     n = frame_count(len(wav), fps)
@@ -191,12 +209,20 @@ def lipsync_file(
 
 
 class _Encoder:
-    """One ffmpeg: raw BGR frames on stdin (written by a thread), speech file, one MP4."""
+    """One ffmpeg: raw BGR frames on stdin (written by a thread), speech file, one MP4.
+
+    It writes to a hidden ``.part`` file next to ``out`` and renames it over ``out``
+    only when the encode succeeded, so a failure or Ctrl-C never leaves a broken file
+    or destroys an existing one. ffmpeg's messages go to a temporary file (a pipe
+    nobody reads could fill up and stall it).
+    """
 
     def __init__(
         self, out: Path, audio: Path, width: int, height: int, fps: int, preset: str, crf: int
     ) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.part = out.with_name(f".{out.stem}.part{out.suffix}")
         cmd = [
             "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
@@ -208,14 +234,15 @@ class _Encoder:
             "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
             "-c:a", "aac", "-b:a", "160k",
             "-movflags", "+faststart",
-            str(out),
+            str(self.part),
         ]  # fmt: skip
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish/abort
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
         )
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
-        self._err_text = ""
+        self._said = ""
         self._thread = threading.Thread(target=self._write, name="lipsync-encoder", daemon=True)
         self._thread.start()
 
@@ -231,48 +258,60 @@ class _Encoder:
             with contextlib.suppress(OSError):
                 stdin.close()
 
+    def _put(self, item: np.ndarray | None) -> None:
+        """Queue ``item`` for the writer; fail (never hang) if the writer or ffmpeg died."""
+        while True:
+            self._check()
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
     def put(self, batch: np.ndarray) -> None:
-        self._check()
-        self._queue.put(batch)
+        self._put(batch)
 
     def _check(self) -> None:
-        if self._error is not None or (
-            not self._thread.is_alive() and self._proc.poll() not in (None, 0)
-        ):
+        if self._error is not None or not self._thread.is_alive():
             self.abort()
-            raise OneShotError(f"ffmpeg failed: {self._stderr()}")
+            raise OneShotError(f"ffmpeg failed: {self._messages()}")
 
-    def _stderr(self) -> str:
-        """ffmpeg's error output (once it has exited); read once, then the pipe is closed."""
-        if self._proc.stderr is not None and not self._proc.stderr.closed:
-            self._err_text = self._proc.stderr.read().decode(errors="replace").strip()[-800:]
-            self._proc.stderr.close()
-        return self._err_text or f"exit code {self._proc.returncode}"
+    def _messages(self) -> str:
+        """What ffmpeg said (kept once the log file is closed)."""
+        if not self._log.closed:
+            self._log.seek(0)
+            self._said = self._log.read().decode(errors="replace").strip()[-800:]
+        return self._said or f"exit code {self._proc.returncode}"
 
     def finish(self, timeout: float = 300.0) -> None:
-        self._queue.put(None)
+        self._put(None)
         self._thread.join(timeout)
         try:
             code = self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.abort()
             raise OneShotError("ffmpeg did not finish encoding in time") from None
-        message = self._stderr()
         if code != 0 or self._error is not None:
+            message = self._messages()
+            self.abort()
             raise OneShotError(f"ffmpeg failed: {message}")
+        os.replace(self.part, self.out)
+        self._log.close()
 
     def abort(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        self._stderr()
         # Unblock the writer thread if it waits on the queue.
-        while True:
-            try:
+        with contextlib.suppress(queue.Empty):
+            while True:
                 self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._queue.put_nowait(None)
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        with contextlib.suppress(OSError):
+            self.part.unlink()
+        self._messages()
+        self._log.close()
 
 
 __all__ = [

@@ -119,7 +119,7 @@ def test_video_avatar_follows_the_ping_pong_loop(checkpoint: Path, tmp_path: Pat
     path = write_video(tmp_path / "face.mp4", [draw_face(shift=(i % 5) - 2) for i in range(6)])
     avatar = load_avatar(path, W, H, 25, 10)
     engine = Wav2LipEngine(
-        settings_for(checkpoint), data_dir=tmp_path, avatar_settings=AvatarSettings()
+        settings_for(checkpoint, paste="hard"), data_dir=tmp_path, avatar_settings=AvatarSettings()
     )
     engine.load(avatar)
     silence = Audio(np.zeros(48000 // 25 * 12, np.float32), 48000)  # 12 silent frames
@@ -127,6 +127,19 @@ def test_video_avatar_follows_the_ping_pong_loop(checkpoint: Path, tmp_path: Pat
     assert len(frames) == 12
     for i in range(12):
         assert (frames[i] == avatar.frame(4 + i)).all()  # 4 5 4 3 2 1 0 1 2 ...
+    # Speaking frames: pasted over the loop's frame, with that frame's own face box.
+    boxes = next(avatar_cache_dir(tmp_path).glob("*.npz"))
+    with np.load(boxes, allow_pickle=False) as cache:
+        face_boxes = cache["boxes"]
+    frames = np.concatenate(list(engine.render(speech_48k(0.48), start_frame=4, fps=25)))
+    assert len(frames) == 12
+    for i in range(12):
+        k = avatar.index(4 + i)
+        x1, y1, x2, y2 = face_boxes[k].tolist()
+        outside = frames[i].copy()
+        outside[y1:y2, x1:x2] = avatar.frames[k][y1:y2, x1:x2]
+        assert (outside == avatar.frames[k]).all(), f"frame {i} is not drawn on avatar frame {k}"
+        assert (frames[i][y1:y2, x1:x2] != avatar.frames[k][y1:y2, x1:x2]).any()
 
 
 def test_a_bad_checkpoint_or_no_face_fails_at_load_with_the_key(
@@ -271,3 +284,20 @@ def test_lipsync_command_errors_are_one_line(
     avi = [*base[:-2], str(tmp_path / "o.avi"), "--audio", str(speech)]
     assert main([*avi, "--checkpoint", str(checkpoint)]) == 2
     assert ".mp4" in capsys.readouterr().err
+
+
+def test_a_failing_encoder_fails_cleanly_without_a_partial_file(
+    checkpoint: Path, face_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speech = tmp_path / "s.wav"
+    subprocess.run(["espeak-ng", "-w", str(speech), "Hello there, how are you?"], check=True)
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"an older file that must survive")
+    args = ["lipsync", "--face", str(face_png), "--audio", str(speech), "--out", str(out)]
+    common = ["--checkpoint", str(checkpoint), "--size", "native", "-q"]
+    code = main([*args, *common, "--preset", "no-such-preset"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "ffmpeg failed" in err and "Traceback" not in err
+    assert out.read_bytes() == b"an older file that must survive"
+    assert not list(tmp_path.glob(".o.part*"))

@@ -269,3 +269,26 @@ def test_fast_mode_generates_half_the_frames_close_to_exact(
     assert 10 * np.log10(255**2 / mse) > 35
     # Frames at even positions are generated, so they are the exact ones.
     assert (a[0::2] == b[0::2]).all()
+
+
+def test_soft_paste_decodes_only_the_lower_face_with_the_same_frames(
+    model: Wav2Lip, video: AvatarFaces
+) -> None:
+    from wav2lip_fast.fast import LOWER_FROM_ROW
+
+    engine = LipSyncEngine(model, device="cpu", paste="soft", skip_silence=False)
+    engine.set_avatar(video)
+    audio = speech_like(0.4, seed=7)
+    got = np.concatenate(list(engine.render(audio, 25)))
+    n = len(got)
+    mel = mel_chunks(melspectrogram(audio), 25, n)[:, None]
+    skips = engine.generator.prepare_faces(video.crops[:n].transpose(0, 3, 1, 2))
+    full = engine.generator.generate(mel, skips).numpy()
+    lower = engine.generator.generate(mel, skips, lower_only=True).numpy()
+    assert np.abs(full[:, :, LOWER_FROM_ROW:] - lower[:, :, LOWER_FROM_ROW:]).max() < 1e-5
+    assert (lower[:, :, :LOWER_FROM_ROW] == 0).all()
+    faces = faces_to_uint8(full)
+    paster = Paster("soft")
+    for i in range(n):
+        expected = paster.paste(video.frames[i], faces[i], video.boxes[i])
+        assert np.abs(got[i].astype(int) - expected.astype(int)).max() <= 1

@@ -329,3 +329,18 @@ def test_video_resampled_to_fps_and_cut_to_max_seconds(tmp_path: Path) -> None:
     assert short.report["frames"] == 12
     sized = _prepare(video, tmp_path / "c", FakeDetector(box), size=(160, 160))
     assert sized.frames is not None and sized.frames.shape == (20, 160, 160, 3)
+
+
+def test_frames_given_that_do_not_match_the_cache_rebuild_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    frames = np.stack([draw_face(shift=s) for s in (-2, 0, 2)])
+    path = write_video(tmp_path / "face.mp4", list(frames))
+    first = prepare_avatar(path, fps=25, max_seconds=10, cache_dir=tmp_path, frames=frames)
+    assert first.report["cached"] is False and len(first) == 3
+    again = prepare_avatar(path, fps=25, max_seconds=10, cache_dir=tmp_path, frames=frames)
+    assert again.report["cached"] is True and again.frames is frames
+    with caplog.at_level(logging.WARNING, logger="wav2lip_fast.prepare"):
+        fewer = prepare_avatar(path, fps=25, max_seconds=10, cache_dir=tmp_path, frames=frames[:2])
+    assert fewer.report["cached"] is False and len(fewer) == 2
+    assert "rebuilding" in caplog.text

@@ -6,9 +6,11 @@ Two modes:
   the box's pixels. The box's edges show where the generated face meets the frame.
 * ``soft`` (default): the same resized face is blended through a feathered mask that
   covers only the lower half of the box (mouth, jaw and chin, the part the model
-  redraws; the upper half is a copy of the avatar's own face anyway), fading to the
-  avatar's pixels over a margin of about 8% of the box. No visible seam, and the
-  avatar's own eyes (and blinks) stay untouched.
+  redraws; the upper half is a copy of the avatar's own face anyway), rising from 0
+  to 1 over about 16% of the box's smaller side (``2 * FEATHER``) at its top and
+  side edges. The mask stays 1 down to the box's bottom edge (the padded chin), so
+  the avatar's own eyes (and blinks) stay untouched and the mouth region never fades
+  back to the old mouth.
 
 Faces come in as (96, 96, 3) uint8 (the model's output times 255, truncated, as the
 reference does).
@@ -26,7 +28,7 @@ PasteMode = Literal["soft", "hard"]
 PASTE_MODES: tuple[PasteMode, ...] = ("soft", "hard")
 
 MASK_TOP = 0.5  # the soft mask starts this far down the box (fraction of its height)
-FEATHER = 0.08  # fade width, as a fraction of the box's smaller side
+FEATHER = 0.08  # half the fade width, as a fraction of the box's smaller side
 _MASK_CACHE = 64  # masks kept (boxes are smoothed, so few distinct sizes occur)
 
 

@@ -175,18 +175,22 @@ def prepare_avatar(
         except _BadCache as exc:
             log.warning("avatar cache %s is unusable (%s); rebuilding it", cache_file, exc)
         else:
-            if frames is not None and len(frames) != len(boxes):
-                raise AvatarPrepareError(
-                    f"avatar {source}: {len(frames)} frames given, the cache has {len(boxes)}"
+            if frames is None or len(frames) == len(boxes):
+                log.info("avatar %s: face boxes from cache %s", source.name, cache_file.name)
+                return PreparedAvatar(
+                    boxes=boxes,
+                    crops=crops,
+                    missing=missing,
+                    report={**stored, "cached": True},
+                    frames=frames,
+                    **common,
                 )
-            log.info("avatar %s: face boxes from cache %s", source.name, cache_file.name)
-            return PreparedAvatar(
-                boxes=boxes,
-                crops=crops,
-                missing=missing,
-                report={**stored, "cached": True},
-                frames=frames,
-                **common,
+            log.warning(
+                "avatar cache %s holds %d frames but %d were decoded (another video "
+                "decoder?); rebuilding it",
+                cache_file,
+                len(boxes),
+                len(frames),
             )
 
     started = time.perf_counter()

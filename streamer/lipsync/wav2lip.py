@@ -78,7 +78,7 @@ class Wav2LipEngine:
             )
         except CheckpointError as exc:
             raise LipSyncError(f"lipsync.checkpoint: {exc}") from None
-        except (RuntimeError, ValueError) as exc:  # e.g. cuda asked for, none present
+        except (RuntimeError, ValueError, AssertionError) as exc:  # e.g. no CUDA here
             raise LipSyncError(f"cannot start the wav2lip engine on {s.device}: {exc}") from exc
         try:
             prepared = prepare_avatar(
@@ -122,6 +122,7 @@ class Wav2LipEngine:
         if start_frame < 0:
             raise LipSyncError(f"start_frame must be >= 0, got {start_frame}")
         from wav2lip_fast.audio import SAMPLE_RATE
+        from wav2lip_fast.engine import FIRST_BATCH as ENGINE_FIRST_BATCH
 
         n = frame_count(audio, fps)
         speech = resample(audio, SAMPLE_RATE).samples.astype(np.float32, copy=False)
@@ -133,7 +134,7 @@ class Wav2LipEngine:
             fps,
             indices,
             backgrounds=lambda i: avatar.frame(start_frame + i),
-            first_batch=min(4, FIRST_BATCH),
+            first_batch=min(ENGINE_FIRST_BATCH, FIRST_BATCH),
             n_frames=n,
         )
 
