@@ -148,13 +148,16 @@ def steady_state(
         pass
     core = engine._core
     assert core is not None
-    before = (core.stats.frames, core.stats.generated, core.stats.generate_s, core.stats.paste_s)
+    st = core.stats
+    before = (st.frames, st.generated, st.generate_s, st.paste_s, st.silent, st.interpolated)
     started = time.perf_counter()
     frames = np.concatenate(list(engine.render(audio, 0, FPS)))
     elapsed = time.perf_counter() - started
-    n = core.stats.frames - before[0]
-    generated = core.stats.generated - before[1]
+    n = st.frames - before[0]
+    generated = st.generated - before[1]
     return frames, {
+        "silent": st.silent - before[4],
+        "interpolated": st.interpolated - before[5],
         "load_s": load_s,
         "fps": n / elapsed,
         "frames": n,
@@ -218,8 +221,9 @@ def main() -> None:
             frames, s = steady_state(mode, ckpt, video, speech, work / "data")
             results[mode] = frames
             print(
-                f"  {mode:5s}: {s['fps']:5.1f} frames/s ({s['frames']} frames, "
-                f"{s['generated']} generated, {s['frames'] - s['generated']} silent); "
+                f"  {mode:5s}: {s['fps']:5.1f} frames/s ({s['frames']} frames: "
+                f"{s['generated']} generated, {s['interpolated']} interpolated, "
+                f"{s['silent']} silent); "
                 f"generator {s['generate_s']:.1f} s ({s['generator_fps']:.1f} frames/s), "
                 f"paste-back {s['paste_s']:.1f} s, load {s['load_s']:.1f} s"
             )
