@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lipsync.add_argument("--mode", choices=["exact", "fast"], help="default: lipsync.mode (exact)")
     lipsync.add_argument("--paste", choices=["soft", "hard"], help="default: lipsync.paste (soft)")
+    lipsync.add_argument(
+        "--fast-stride", type=int, choices=[2, 3, 4], help="fast mode: default lipsync.fast_stride"
+    )
     lipsync.add_argument("--batch-size", type=int, help="frames per generator call")
     lipsync.add_argument(
         "--no-skip-silence",
@@ -280,6 +283,7 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
         ("lipsync.mode", args.mode),
         ("lipsync.paste", args.paste),
         ("lipsync.batch_size", args.batch_size),
+        ("lipsync.fast_stride", args.fast_stride),
         ("lipsync.skip_silence", False if args.no_skip_silence else None),
     ):
         if value is not None:

@@ -279,9 +279,11 @@ class LipSyncSettings(_Model):
     checkpoint: Path | None = None
     # wav2lip: auto = cuda when available (float16), else cpu (float32).
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # wav2lip: exact = the model's own output for every frame; fast = every other
-    # speaking frame is the mean of its generated neighbours (about twice as fast).
+    # wav2lip: exact = the model's own output for every frame; fast = only every
+    # fast_stride-th speaking frame is generated, the ones between are blended.
     mode: Literal["exact", "fast"] = "exact"
+    # wav2lip fast mode: 2 = every other frame generated, 3 (default) every third, 4.
+    fast_stride: int = Field(default=3, ge=2, le=4)
     # wav2lip: soft = blend the new mouth and jaw into the avatar through a feathered
     # mask; hard = paste the whole face box as the reference script does.
     paste: Literal["soft", "hard"] = "soft"

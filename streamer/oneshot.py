@@ -161,6 +161,7 @@ def lipsync_file(
             paste=lip.paste,
             batch_size=lip.batch_size,
             skip_silence=lip.skip_silence,
+            fast_stride=lip.fast_stride,
         )
     except CheckpointError as exc:
         raise OneShotError(str(exc)) from None

@@ -254,7 +254,7 @@ def test_fast_mode_generates_half_the_frames_close_to_exact(
 ) -> None:
     audio = speech_like(2.0, seed=6)
     exact = LipSyncEngine(model, device="cpu", paste="hard")
-    fast = LipSyncEngine(model, device="cpu", paste="hard", mode="fast")
+    fast = LipSyncEngine(model, device="cpu", paste="hard", mode="fast", fast_stride=2)
     exact.set_avatar(video)
     fast.set_avatar(video)
     a = np.concatenate(list(exact.render(audio, 25)))
@@ -292,3 +292,23 @@ def test_soft_paste_decodes_only_the_lower_face_with_the_same_frames(
     for i in range(n):
         expected = paster.paste(video.frames[i], faces[i], video.boxes[i])
         assert np.abs(got[i].astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("stride", [3, 4])
+def test_fast_mode_strides_blend_between_generated_frames(
+    model: Wav2Lip, video: AvatarFaces, stride: int
+) -> None:
+    audio = speech_like(1.5, seed=8)
+    exact = LipSyncEngine(model, device="cpu", paste="hard")
+    fast = LipSyncEngine(model, device="cpu", paste="hard", mode="fast", fast_stride=stride)
+    exact.set_avatar(video)
+    fast.set_avatar(video)
+    a = np.concatenate(list(exact.render(audio, 25)))
+    b = np.concatenate(list(fast.render(audio, 25)))
+    assert len(a) == len(b) == 38
+    assert fast.stats.generated <= 38 // stride + 2 * 4  # + run edges in the 4 batches
+    assert (a[0::stride] == b[0::stride]).all()  # the generated ones are exact
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 30
+    with pytest.raises(ValueError, match="fast_stride"):
+        LipSyncEngine(model, mode="fast", fast_stride=1)

@@ -75,6 +75,7 @@ class Wav2LipEngine:
                 paste=s.paste,
                 batch_size=s.batch_size,
                 skip_silence=s.skip_silence,
+                fast_stride=s.fast_stride,
             )
         except CheckpointError as exc:
             raise LipSyncError(f"lipsync.checkpoint: {exc}") from None
