@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamer.config import Settings
-from streamer.lipsync.wav2lip import avatar_cache_dir
+from streamer.lipsync.base import LipSyncError
+from streamer.lipsync.wav2lip import avatar_cache_dir, load_core
 
 if TYPE_CHECKING:
     from wav2lip_fast.prepare import PreparedAvatar
@@ -135,8 +136,7 @@ def lipsync_file(
     """Lip-sync ``face`` to ``audio`` into ``out`` (an .mp4); see the module doc."""
     started = time.perf_counter() if started is None else started
     from wav2lip_fast.audio import SAMPLE_RATE, frame_count, load_audio
-    from wav2lip_fast.checkpoint import CheckpointError
-    from wav2lip_fast.engine import AvatarFaces, LipSyncEngine
+    from wav2lip_fast.engine import AvatarFaces
     from wav2lip_fast.prepare import AvatarPrepareError
 
     lip = settings.lipsync
@@ -154,19 +154,9 @@ def lipsync_file(
     if len(wav) == 0:
         raise OneShotError(f"the audio {audio} is empty")
     try:
-        engine = LipSyncEngine.from_checkpoint(
-            lip.checkpoint,
-            device=lip.device,
-            mode=lip.mode,
-            paste=lip.paste,
-            batch_size=lip.batch_size,
-            skip_silence=lip.skip_silence,
-            fast_stride=lip.fast_stride,
-        )
-    except CheckpointError as exc:
+        engine = load_core(lip)
+    except LipSyncError as exc:
         raise OneShotError(str(exc)) from None
-    except (RuntimeError, ValueError, AssertionError) as exc:  # e.g. cuda asked, none here
-        raise OneShotError(f"cannot start the engine on {lip.device}: {exc}") from None
     # The whole face video is used up to the speech's length (longer than
     # avatar.max_seconds if need be), then it loops forwards as the reference does.
     seconds = max(settings.avatar.max_seconds, math.ceil(len(wav) / SAMPLE_RATE))

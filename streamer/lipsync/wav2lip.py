@@ -37,6 +37,38 @@ def avatar_cache_dir(data_dir: Path) -> Path:
     return data_dir / "avatars"
 
 
+def load_core(settings: LipSyncSettings) -> Wav2LipCore:
+    """The ``wav2lip_fast`` engine for ``settings`` (checkpoint loaded, not yet an avatar).
+
+    Raises :class:`LipSyncError` saying what to fix: torch missing, a file that is not
+    a Wav2Lip generator, or a device that is not there.
+    """
+    try:
+        from wav2lip_fast.checkpoint import CheckpointError
+        from wav2lip_fast.engine import LipSyncEngine
+    except ImportError as exc:  # torch missing or broken
+        raise LipSyncError(
+            f"the wav2lip engine needs PyTorch, which does not import: {exc}; "
+            "run `make setup` or use lipsync.engine: puppet"
+        ) from exc
+    if settings.checkpoint is None:
+        raise LipSyncError("lipsync.checkpoint is not set (the Wav2Lip .pth file)")
+    try:
+        return LipSyncEngine.from_checkpoint(
+            settings.checkpoint,
+            device=settings.device,
+            mode=settings.mode,
+            paste=settings.paste,
+            batch_size=settings.batch_size,
+            skip_silence=settings.skip_silence,
+            fast_stride=settings.fast_stride,
+        )
+    except CheckpointError as exc:
+        raise LipSyncError(f"lipsync.checkpoint: {exc}") from None
+    except (RuntimeError, ValueError, AssertionError) as exc:  # e.g. no CUDA here
+        raise LipSyncError(f"cannot start the wav2lip engine on {settings.device}: {exc}") from None
+
+
 class Wav2LipEngine:
     """:class:`streamer.lipsync.base.LipSyncEngine` on :class:`wav2lip_fast.LipSyncEngine`."""
 
@@ -55,8 +87,7 @@ class Wav2LipEngine:
 
     def load(self, avatar: Avatar) -> None:
         try:
-            from wav2lip_fast.checkpoint import CheckpointError
-            from wav2lip_fast.engine import AvatarFaces, LipSyncEngine
+            from wav2lip_fast.engine import AvatarFaces
             from wav2lip_fast.faces import FaceDetectionError
             from wav2lip_fast.prepare import AvatarPrepareError, prepare_avatar
         except ImportError as exc:  # torch missing or broken
@@ -67,20 +98,7 @@ class Wav2LipEngine:
         s = self.settings
         assert s.checkpoint is not None
         started = time.monotonic()
-        try:
-            core = LipSyncEngine.from_checkpoint(
-                s.checkpoint,
-                device=s.device,
-                mode=s.mode,
-                paste=s.paste,
-                batch_size=s.batch_size,
-                skip_silence=s.skip_silence,
-                fast_stride=s.fast_stride,
-            )
-        except CheckpointError as exc:
-            raise LipSyncError(f"lipsync.checkpoint: {exc}") from None
-        except (RuntimeError, ValueError, AssertionError) as exc:  # e.g. no CUDA here
-            raise LipSyncError(f"cannot start the wav2lip engine on {s.device}: {exc}") from exc
+        core = load_core(s)
         try:
             prepared = prepare_avatar(
                 avatar.source,
@@ -140,4 +158,4 @@ class Wav2LipEngine:
         )
 
 
-__all__ = ["Wav2LipEngine", "avatar_cache_dir"]
+__all__ = ["Wav2LipEngine", "avatar_cache_dir", "load_core"]
