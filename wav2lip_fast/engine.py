@@ -46,7 +46,7 @@ from wav2lip_fast.audio import SAMPLE_RATE, frame_count, mel_chunks, melspectrog
 from wav2lip_fast.checkpoint import load_generator, resolve_device
 from wav2lip_fast.fast import FaceSkips, FastGenerator
 from wav2lip_fast.model import FACE_SIZE, Wav2Lip
-from wav2lip_fast.paste import PASTE_MODES, PasteMode, Paster
+from wav2lip_fast.paste import PASTE_MODES, PasteMode, Paster, faces_to_uint8
 from wav2lip_fast.prepare import PreparedAvatar
 
 log = logging.getLogger(__name__)
@@ -352,10 +352,7 @@ class LipSyncEngine:
             skips = self.generator.prepare_faces(state.crops_nchw[idx], batch_size=len(idx))
         # The soft paste uses only the lower face: decode only its rows (exact there).
         out = self.generator.generate(mel, skips, lower_only=self.paster.mode == "soft")
-        with torch.inference_mode():
-            faces = out.float().mul_(255.0).clamp_(0, 255).permute(0, 2, 3, 1).to(torch.uint8)
-        result: np.ndarray = faces.cpu().numpy()
-        return result
+        return faces_to_uint8(out.float().cpu().numpy())
 
 
 __all__ = [

@@ -77,8 +77,6 @@ class Wav2LipEngine:
     def __init__(
         self, settings: LipSyncSettings, *, data_dir: Path, avatar_settings: AvatarSettings
     ) -> None:
-        if settings.checkpoint is None:
-            raise LipSyncError("lipsync.checkpoint is not set (the Wav2Lip .pth file)")
         self.settings = settings
         self.data_dir = data_dir
         self.max_seconds = avatar_settings.max_seconds
@@ -86,19 +84,13 @@ class Wav2LipEngine:
         self._avatar: Avatar | None = None
 
     def load(self, avatar: Avatar) -> None:
-        try:
-            from wav2lip_fast.engine import AvatarFaces
-            from wav2lip_fast.faces import FaceDetectionError
-            from wav2lip_fast.prepare import AvatarPrepareError, prepare_avatar
-        except ImportError as exc:  # torch missing or broken
-            raise LipSyncError(
-                f"the wav2lip engine needs PyTorch, which does not import: {exc}; "
-                "run `make setup` or use lipsync.engine: puppet"
-            ) from exc
         s = self.settings
-        assert s.checkpoint is not None
         started = time.monotonic()
-        core = load_core(s)
+        core = load_core(s)  # says so clearly if torch does not import
+        from wav2lip_fast.engine import AvatarFaces
+        from wav2lip_fast.faces import FaceDetectionError
+        from wav2lip_fast.prepare import AvatarPrepareError, prepare_avatar
+
         try:
             prepared = prepare_avatar(
                 avatar.source,
@@ -127,7 +119,7 @@ class Wav2LipEngine:
         log.info(
             "wav2lip engine ready in %.1f s: %s on %s (%s mode, %s paste, batch %d)",
             time.monotonic() - started,
-            s.checkpoint.name,
+            s.checkpoint,
             core.device,
             core.mode,
             s.paste,
