@@ -47,16 +47,20 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# 4. PyTorch, for the lip-sync model. A range like torch>=2.4 would let pip pick the
-# newest release, a CUDA build of several GB; so unless a torch is already in the venv
-# (a GPU machine installs its CUDA build first, see the README), the CPU build of a
-# known release is installed. TORCH_PIP_ARGS overrides what is installed, e.g.
-#   TORCH_PIP_ARGS="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
-if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
-  say "installing PyTorch: ${TORCH_PIP_ARGS:-torch==2.13.0}"
+# 4. PyTorch with torchaudio and torchcodec of the same release (the lip-sync model and
+# the neural voice). A range like torch>=2.6 would let pip pick the newest release and
+# a torchaudio of another; so unless torch and torchaudio already load in the venv (a
+# GPU machine installs its own trio first, see the README), a known trio is installed.
+# torch 2.9.1 + torchaudio 2.9.1 is the pairing checked to install and load together on
+# x86_64 and aarch64 alike (on x86_64 it is the CUDA build, which runs on the CPU).
+# TORCH_PIP_ARGS overrides what is installed, e.g. for CPU-only wheels:
+#   TORCH_PIP_ARGS="torch==2.9.1 torchaudio==2.9.1 torchcodec==0.9.1 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_DEFAULT="torch==2.9.1 torchaudio==2.9.1 torchcodec==0.9.1"
+if ! "$VENV/bin/python" -c 'import torch, torchaudio' >/dev/null 2>&1; then
+  say "installing PyTorch (a few minutes): ${TORCH_PIP_ARGS:-$TORCH_DEFAULT}"
   # shellcheck disable=SC2086  # the arguments are meant to split
-  "$VENV/bin/python" -m pip install -q ${TORCH_PIP_ARGS:-torch==2.13.0}
+  "$VENV/bin/python" -m pip install -q ${TORCH_PIP_ARGS:-$TORCH_DEFAULT}
 fi
 say "installing streamer and its dependencies into $VENV"
-"$VENV/bin/python" -m pip install -q -e '.[dev]'
+"$VENV/bin/python" -m pip install -q -e '.[dev,voice]'
 say "done: $("$VENV/bin/streamer" --version)"
