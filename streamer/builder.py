@@ -63,6 +63,7 @@ class VideoBuilder:
         avatar: Avatar,
         output: OutputSettings,
         player: ClipPlayer,
+        speech_text: Callable[[str], str] | None = None,
     ) -> None:
         if output.sample_rate % output.fps:
             raise ValueError(
@@ -74,6 +75,8 @@ class VideoBuilder:
         self.avatar = avatar
         self.output = output
         self.player = player
+        # Segment text → what the voice reads (numbers as words, no markdown or emoji).
+        self.speech_text = speech_text
         self.stats = BuildStats()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-builder")
         self._skipped: set[str] = set()
@@ -134,6 +137,8 @@ class VideoBuilder:
 
     def _speak(self, text: str) -> tuple[Audio, int]:
         """Text → speech at the stream's rate, padded to whole frames."""
+        if self.speech_text is not None:
+            text = self.speech_text(text)
         speech = self.tts.synthesize(text)
         speech = normalize_loudness(speech)
         if speech.rate != self.output.sample_rate:

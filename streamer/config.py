@@ -259,13 +259,71 @@ class TwitchSettings(_Model):
         return v
 
 
+class SpeechTextSettings(_Model):
+    """How answers are turned into speech-ready text before any voice speaks them."""
+
+    # Words or phrases spoken another way, e.g. {"GIF": "jif", "Kubernetes": "koo ber
+    # net eez"}. Matched as whole words, case-insensitively; applied before the rules.
+    pronunciations: dict[str, str] = Field(default_factory=dict)
+    # Twitch emotes spoken as a word (KEKW: "kek") or, mapped to "", left out; added to
+    # the built-in list of common emotes, which are left out.
+    emotes: dict[str, str] = Field(default_factory=dict)
+    # A URL is spoken as its site name ("a link to example dot com"); false: "a link".
+    read_url_domains: bool = True
+    # 12 or 24: how times like 17:30 are read ("five thirty PM" or "seventeen thirty").
+    clock: Literal[12, 24] = 12
+
+    @field_validator("pronunciations", "emotes")
+    @classmethod
+    def _words(cls, value: dict[str, str]) -> dict[str, str]:
+        for word in value:
+            if not word.strip():
+                raise ValueError("has an empty word: give each entry a word or phrase")
+        return value
+
+
 class TTSSettings(_Model):
     # espeak: espeak-ng, the embedded default voice (no model needed).
-    engine: Literal["espeak"] = "espeak"
-    # espeak-ng voice name (`espeak-ng --voices` lists them), words per minute, pitch 0-99.
+    # vits: a Coqui VITS model (one you fine-tuned with `streamer voice train`, or any
+    # Coqui VITS checkpoint); needs the `voice` extra (installed by `make setup`).
+    engine: Literal["espeak", "vits"] = "espeak"
+    # espeak: voice name (`espeak-ng --voices` lists them), words per minute, pitch 0-99.
     voice: str = "en-us"
     rate_wpm: int = Field(default=165, ge=80, le=450)
     pitch: int = Field(default=50, ge=0, le=99)
+    # vits: the checkpoint (best_model.pth or checkpoint_*.pth) and its config.json.
+    # Relative to the config file; config_path null = config.json beside the model.
+    model_path: Path | None = None
+    config_path: Path | None = None
+    # vits: the speaker of a multi-speaker model (null = its first speaker) and the
+    # language of a multi-language model (null = its first language).
+    speaker: str | None = None
+    language: str | None = None
+    # vits: auto = cuda when available, else cpu.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # vits: speaking speed, 1.0 = as trained; 1.2 is 20 % faster.
+    speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    # Speech-ready text (every engine): numbers, dates, URLs, emotes, pronunciations.
+    text: SpeechTextSettings = Field(default_factory=SpeechTextSettings)
+
+    @model_validator(mode="after")
+    def _needs_model(self) -> TTSSettings:
+        if self.engine == "vits" and self.model_path is None:
+            raise ValueError(
+                "tts.model_path must be set when tts.engine is 'vits': the path of a Coqui "
+                "VITS checkpoint (best_model.pth or checkpoint_*.pth), with its config.json "
+                "beside it or in tts.config_path"
+            )
+        return self
+
+    @property
+    def resolved_config_path(self) -> Path | None:
+        """``config_path``, else ``config.json`` beside ``model_path``."""
+        if self.config_path is not None:
+            return self.config_path
+        if self.model_path is None:
+            return None
+        return self.model_path.parent / "config.json"
 
 
 class LipSyncSettings(_Model):
@@ -595,6 +653,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "lipsync": settings.lipsync.model_copy(
                 update={"checkpoint": fix(settings.lipsync.checkpoint)}
             ),
+            "tts": settings.tts.model_copy(
+                update={
+                    "model_path": fix(settings.tts.model_path),
+                    "config_path": fix(settings.tts.config_path),
+                }
+            ),
             "avatar": settings.avatar.model_copy(update={"source": fix(settings.avatar.source)}),
             "output": settings.output.model_copy(
                 update={
@@ -620,6 +684,11 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
         (
             "lipsync.checkpoint",
             settings.lipsync.checkpoint if settings.lipsync.engine == "wav2lip" else None,
+        ),
+        ("tts.model_path", settings.tts.model_path if settings.tts.engine == "vits" else None),
+        (
+            "tts.config_path",
+            settings.tts.resolved_config_path if settings.tts.engine == "vits" else None,
         ),
     ]
     for key, path in checks:

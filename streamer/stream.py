@@ -22,6 +22,7 @@ from streamer.lipsync import make_lipsync
 from streamer.messages import AnswerMessage
 from streamer.publisher import Publisher
 from streamer.rtmp_server import RtmpServer, is_listening
+from streamer.speech_text import SpeechText
 from streamer.tts import make_tts
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class MediaStage:
             self.avatar,
             output,
             self.publisher,
+            speech_text=SpeechText(settings.tts.text),
         )
         self.server: RtmpServer | None = None
 

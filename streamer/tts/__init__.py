@@ -18,4 +18,8 @@ def make_tts(settings: TTSSettings) -> TTSEngine:
     engine: str = settings.engine
     if engine == "espeak":
         return EspeakEngine(settings)
-    raise TTSError(f"unknown tts.engine {engine!r}; known engines: espeak")
+    if engine == "vits":
+        from streamer.tts.vits import VitsEngine  # torch and coqui-tts only when chosen
+
+        return VitsEngine(settings)
+    raise TTSError(f"unknown tts.engine {engine!r}; known engines: espeak, vits")
