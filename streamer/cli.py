@@ -1,4 +1,5 @@
-"""Command line: ``streamer run``, ``streamer config check``, ``streamer twitch login``.
+"""Command line: ``streamer run``, ``config``, ``status``, ``say``, ``doctor``, ``voice``,
+``avatar``, ``lipsync``, ``twitch login``, ``rtmp-server``.
 
 argparse (stdlib) is enough for a handful of sub-commands and keeps the start fast.
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
@@ -150,6 +151,49 @@ def build_parser() -> argparse.ArgumentParser:
     lipsync.add_argument("--crf", type=int, default=20, help="x264 quality (default 20)")
     lipsync.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
     lipsync.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    say = sub.add_parser(
+        "say",
+        help="speak a text with the configured voice into a WAV file (try a voice)",
+        description="Speak TEXT with the config's voice (tts.*) the way the stream would: "
+        "split into sentences, made speech-ready (numbers, dates, URLs, emoji...), "
+        "loudness-normalised; written as a 16-bit mono WAV.",
+    )
+    _add_config_args(say, required=False)
+    say.add_argument("text", help="what to say ('-' reads standard input)")
+    say.add_argument("--out", "-o", type=Path, required=True, help="the WAV file to write")
+    say.add_argument("--rate", type=int, help="sample rate (default: the voice's own)")
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check the programs, libraries and models this machine and config need",
+        description="Check ffmpeg, nginx-rtmp, espeak-ng, torch (and CUDA), coqui-tts and "
+        "Whisper; with --config also load the configured voice and lip-sync model. Exit 1 "
+        "if something the config needs is missing.",
+    )
+    _add_config_args(doctor, required=False)
+
+    voice = sub.add_parser("voice", help="make a voice: build a dataset, fine-tune a VITS")
+    voice_sub = voice.add_subparsers(dest="voice_command", required=True, metavar="ACTION")
+    dataset = voice_sub.add_parser(
+        "dataset",
+        help="recordings of a person -> an LJSpeech dataset (clips + Whisper transcripts)",
+        description="Split recordings on silence into 1-15 s clips (mono, 22,050 Hz, "
+        "16-bit, -20 dBFS), transcribe them with Whisper and write metadata.csv in the "
+        "LJSpeech format (id|text|normalized text).",
+    )
+    from streamer.voice import dataset as voice_dataset
+    from streamer.voice import train as voice_train
+
+    voice_dataset.add_arguments(dataset)
+    train = voice_sub.add_parser(
+        "train",
+        help="fine-tune a Coqui VITS voice on a dataset (resumable)",
+        description="Write a Coqui VITS fine-tuning config for DATASET and run Coqui's "
+        "trainer from the BASE checkpoint; test sentences are spoken at each checkpoint. "
+        "The result loads as tts.engine: vits.",
+    )
+    voice_train.add_arguments(train)
 
     twitch = sub.add_parser("twitch", help="Twitch account set-up")
     twitch_sub = twitch.add_subparsers(dest="twitch_command", required=True, metavar="ACTION")
@@ -325,6 +369,70 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_say(args: argparse.Namespace) -> int:
+    from streamer.say import say
+    from streamer.tts.base import TTSError
+
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        return _config_failed(exc)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        print("error: nothing to say: give a text (or '-' and the text on stdin)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.rate is not None and not 8000 <= args.rate <= 192000:
+        print(f"error: --rate {args.rate}: use 8000 to 192000 Hz", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = say(text, settings, args.out, rate=args.rate)
+    except TTSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
+    spoken = " ".join(report.spoken)
+    if spoken != " ".join(text.split()):
+        print(f"read as: {spoken}")
+    print(
+        f"wrote {report.out}: {report.duration_s:.2f} s at {report.rate} Hz, voice "
+        f"{report.engine} (loaded in {report.load_s:.1f} s, spoke in {report.synth_s:.2f} s, "
+        f"real-time factor {report.real_time_factor:.2f})"
+    )
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from streamer.doctor import run_checks
+
+    settings = None
+    if args.config is not None or args.overrides:
+        try:
+            settings = _load(args)
+        except ConfigError as exc:
+            return _config_failed(exc)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    results = run_checks(settings, lambda check: print(check.line(), flush=True))
+    failed = [c.name for c in results if c.level == "FAIL"]
+    if failed:
+        print(f"\n{len(failed)} problem(s): {', '.join(failed)}; the lines above say the fix")
+        return EXIT_FAIL
+    print("\nall needed parts are here" + ("" if settings else " (add --config to check yours)"))
+    return EXIT_OK
+
+
+def cmd_voice(args: argparse.Namespace) -> int:
+    if args.voice_command == "dataset":
+        from streamer.voice import dataset
+
+        return dataset.run(args)
+    from streamer.voice import train
+
+    return train.run(args)
+
+
 def cmd_twitch(args: argparse.Namespace) -> int:
     from streamer.chat.twitch_login import TwitchLoginError, device_code_login
 
@@ -429,6 +537,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_avatar(args)
         if args.command == "lipsync":
             return cmd_lipsync(args)
+        if args.command == "say":
+            return cmd_say(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
+        if args.command == "voice":
+            return cmd_voice(args)
     except KeyboardInterrupt:
         return 130
     return EXIT_FAIL

@@ -1,0 +1,189 @@
+"""``streamer doctor``: what this machine has, what the config needs, and the fix for
+what is missing.
+
+Each check is one line: ``ok``, ``warn`` (optional, or only needed by some settings)
+or ``FAIL`` (something the config needs). With a config, the chosen voice is loaded
+and speaks a test word, and a wav2lip checkpoint is read, exactly as ``streamer run``
+would at start.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from streamer.config import Settings
+
+Level = Literal["ok", "warn", "FAIL"]
+
+
+@dataclass(frozen=True)
+class Check:
+    level: Level
+    name: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.level:<4}  {self.name:<14} {self.detail}"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _program_version(program: str, *args: str) -> str | None:
+    path = shutil.which(program)
+    if path is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [path, *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return f"{path} (does not run)"
+    first = (proc.stdout or proc.stderr).strip().splitlines()
+    return first[0][:80] if first else path
+
+
+def check_python() -> Check:
+    v = sys.version_info
+    ok = v >= (3, 11)
+    return Check("ok" if ok else "FAIL", "python", f"{v.major}.{v.minor}.{v.micro}")
+
+
+def check_program(program: str, args: tuple[str, ...], hint: str, *, needed: bool) -> Check:
+    version = _program_version(program, *args)
+    if version is None:
+        return Check("FAIL" if needed else "warn", program, f"not found: {hint}")
+    return Check("ok", program, version)
+
+
+def check_rtmp_module(needed: bool) -> Check:
+    from streamer.rtmp_server import RtmpServerError, find_module
+
+    try:
+        return Check("ok", "nginx-rtmp", str(find_module()))
+    except RtmpServerError as exc:
+        return Check("FAIL" if needed else "warn", "nginx-rtmp", str(exc))
+
+
+def check_torch() -> Check:
+    version = _version("torch")
+    if version is None:
+        return Check("FAIL", "torch", "not installed: run `make setup`")
+    try:
+        import torch
+    except (ImportError, OSError) as exc:
+        return Check("FAIL", "torch", f"{version} does not import: {exc}")
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        return Check("ok", "torch", f"{version}, CUDA {torch.version.cuda}: {names}")
+    return Check("ok", "torch", f"{version}, CPU only (no CUDA device seen)")
+
+
+def check_coqui(needed: bool) -> Check:
+    from streamer.tts.base import TTSError
+    from streamer.tts.vits import import_synthesizer
+
+    level: Level = "FAIL" if needed else "warn"
+    versions = {d: _version(d) for d in ("coqui-tts", "torchaudio", "torchcodec")}
+    if versions["coqui-tts"] is None:
+        return Check(level, "coqui-tts", "not installed (tts.engine: vits): run `make setup`")
+    try:
+        import_synthesizer()
+    except TTSError as exc:
+        return Check(level, "coqui-tts", str(exc))
+    shown = ", ".join(f"{d} {v or 'missing'}" for d, v in versions.items())
+    return Check("ok", "coqui-tts", shown)
+
+
+def check_module(dist: str, module: str, what: str) -> Check:
+    version = _version(dist)
+    if version is None:
+        return Check("warn", dist, f"not installed ({what})")
+    try:
+        __import__(module)
+    except Exception as exc:
+        return Check("warn", dist, f"{version} does not import ({what}): {exc}")
+    return Check("ok", dist, version)
+
+
+def check_voice(settings: Settings) -> Check:
+    from streamer.tts import TTSError, make_tts
+
+    engine = make_tts(settings.tts)
+    try:
+        engine.load()
+        audio = engine.synthesize("Hello.")
+    except TTSError as exc:
+        return Check("FAIL", "voice", str(exc))
+    return Check(
+        "ok",
+        "voice",
+        f"{engine.name} loads and speaks ({audio.duration_s:.2f} s at {audio.rate} Hz "
+        "for a test word)",
+    )
+
+
+def check_lipsync(settings: Settings) -> Check:
+    s = settings.lipsync
+    if s.engine != "wav2lip":
+        return Check("ok", "lip-sync", f"{s.engine} (no model needed)")
+    from streamer.lipsync.base import LipSyncError
+    from streamer.lipsync.wav2lip import load_core
+
+    try:
+        core = load_core(s)
+    except LipSyncError as exc:
+        return Check("FAIL", "lip-sync", str(exc))
+    return Check("ok", "lip-sync", f"wav2lip checkpoint {s.checkpoint} loads on {core.device}")
+
+
+def run_checks(settings: Settings | None, emit: Callable[[Check], None]) -> list[Check]:
+    """Run every check, handing each result to ``emit`` as soon as it is known."""
+    vits = settings is not None and settings.tts.engine == "vits"
+    espeak = settings is None or settings.tts.engine == "espeak"
+    streaming = settings is None or settings.output.start_rtmp_server
+    steps: list[Callable[[], Check]] = [
+        check_python,
+        lambda: check_program(
+            "ffmpeg",
+            ("-version",),
+            "apt-get install ffmpeg (it publishes the stream)",
+            needed=True,
+        ),
+        lambda: check_program("ffprobe", ("-version",), "apt-get install ffmpeg", needed=False),
+        lambda: check_program(
+            "nginx",
+            ("-v",),
+            "apt-get install nginx libnginx-mod-rtmp (local RTMP server)",
+            needed=streaming,
+        ),
+        lambda: check_rtmp_module(streaming),
+        lambda: check_program(
+            "espeak-ng",
+            ("--version",),
+            "apt-get install espeak-ng (the default voice; phoneme-based VITS voices need it too)",
+            needed=espeak,
+        ),
+        check_torch,
+        lambda: check_coqui(vits),
+        lambda: check_module("openai-whisper", "whisper", "transcribes `streamer voice dataset`"),
+        lambda: check_module("yt-dlp", "yt_dlp", "only for URLs in `streamer voice dataset`"),
+    ]
+    if settings is not None:
+        steps += [lambda: check_voice(settings), lambda: check_lipsync(settings)]
+    results = []
+    for step in steps:
+        result = step()
+        emit(result)
+        results.append(result)
+    return results
