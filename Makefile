@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.chat_path
 	$(BIN)/python -m bench.broadcast
 	$(BIN)/python -m bench.lipsync
+	$(BIN)/python -m bench.tts
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data *.egg-info
