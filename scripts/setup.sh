@@ -61,6 +61,15 @@ if ! "$VENV/bin/python" -c 'import torch, torchaudio' >/dev/null 2>&1; then
   # shellcheck disable=SC2086  # the arguments are meant to split
   "$VENV/bin/python" -m pip install -q ${TORCH_PIP_ARGS:-$TORCH_DEFAULT}
 fi
+# torchcodec (audio files in voice training with torch >= 2.9) must be the one made for
+# the installed torch; pip would otherwise take the newest.
+if ! "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torchcodec") is None)'; then
+  torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')
+  case "$torch_version" in
+    2.9.*) "$VENV/bin/python" -m pip install -q "torchcodec==0.9.1" ;;
+    *) say "note: torch $torch_version: install the torchcodec release made for it (see torchcodec's README) before training a voice" ;;
+  esac
+fi
 say "installing streamer and its dependencies into $VENV"
 "$VENV/bin/python" -m pip install -q -e '.[dev,voice]'
 say "done: $("$VENV/bin/streamer" --version)"

@@ -691,11 +691,17 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
             settings.tts.resolved_config_path if settings.tts.engine == "vits" else None,
         ),
     ]
+    hints = {
+        "tts.model_path": "file not found: fix the path (the voice's best_model.pth or "
+        "checkpoint_N.pth), or use tts.engine: espeak",
+        "tts.config_path": "file not found: put the config.json written with the checkpoint "
+        "there, or set tts.config_path to it",
+        "lipsync.checkpoint": "file not found: fix the path, or use lipsync.engine: puppet",
+    }
     for key, path in checks:
         if path is not None and not path.is_file():
-            issues.append(
-                ConfigIssue(key, str(path), "file not found: fix the path or remove the key")
-            )
+            fix = hints.get(key, "file not found: fix the path or remove the key")
+            issues.append(ConfigIssue(key, str(path), fix))
     return issues
 
 

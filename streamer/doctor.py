@@ -183,7 +183,11 @@ def run_checks(settings: Settings | None, emit: Callable[[Check], None]) -> list
         steps += [lambda: check_voice(settings), lambda: check_lipsync(settings)]
     results = []
     for step in steps:
-        result = step()
+        try:
+            result = step()
+        except Exception as exc:  # a check must not stop the ones after it
+            text = " ".join(str(exc).split())[:200]
+            result = Check("FAIL", "(check)", f"crashed: {type(exc).__name__}: {text}")
         emit(result)
         results.append(result)
     return results

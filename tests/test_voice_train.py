@@ -164,8 +164,6 @@ def test_the_checkpoint_loads_and_speaks(trained: Trained) -> None:
     assert synth.output_sample_rate == 22050
     assert wav.size > 0 and np.all(np.isfinite(wav))
 
-    if importlib.util.find_spec("streamer.tts.vits") is None:
-        return
     from streamer.config import TTSSettings
     from streamer.tts.vits import VitsEngine
 

@@ -44,18 +44,19 @@ TAIL_PAUSE_S = 0.15
 @contextlib.contextmanager
 def quiet_coqui() -> Iterator[None]:
     """Coqui's import and load warnings (deprecations, weight norm) are noise for an
-    operator; its INFO lines ("Processing time: ...") too."""
-    coqui_logs = [logging.getLogger(name) for name in ("TTS", "trainer")]
-    levels = [logger.level for logger in coqui_logs]
-    for logger in coqui_logs:
-        logger.setLevel(max(logging.WARNING, logger.level))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(coqui_logs, levels, strict=True):
-            logger.setLevel(level)
+    operator. Used around import and load only: ``warnings.catch_warnings`` is not
+    thread-safe, so it never wraps the per-segment synthesis in the worker thread."""
+    quiet_logs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def quiet_logs() -> None:
+    """Coqui logs every synthesis at INFO ("Processing time: ..."): keep its warnings."""
+    for name in ("TTS", "trainer"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
 
 
 def import_synthesizer() -> Any:
@@ -64,9 +65,11 @@ def import_synthesizer() -> Any:
         with quiet_coqui():
             from TTS.utils.synthesizer import Synthesizer
     except ImportError as exc:
-        raise TTSError(f"cannot import coqui-tts ({exc}); {INSTALL_HINT}") from None
-    except OSError as exc:  # a torchaudio / torchcodec built for another torch
-        raise TTSError(f"coqui-tts failed to load a library ({exc}); {INSTALL_HINT}") from None
+        raise TTSError(f"cannot import coqui-tts ({_short(exc, 160)}); {INSTALL_HINT}") from None
+    except Exception as exc:  # e.g. a torchaudio / torchcodec built for another torch
+        raise TTSError(
+            f"coqui-tts failed to load ({type(exc).__name__}: {_short(exc, 160)}); {INSTALL_HINT}"
+        ) from None
     return Synthesizer
 
 
@@ -180,11 +183,11 @@ class VitsEngine:
         if hasattr(model, "length_scale"):
             model.length_scale = float(model.length_scale) / s.speed
         self.sample_rate = int(synth.output_sample_rate)
+        # Loaded only once the test word is spoken: a voice that fails here stays unloaded.
+        audio = self._speak("test.", synth)
+        if len(audio.samples) == 0 or not np.any(audio.samples):
+            raise TTSError(f"the VITS model {model_path} produced no sound for a test word")
         self._synth = synth
-        audio = self._speak("test.")
-        if len(audio.samples) == 0 or not np.all(np.isfinite(audio.samples)):
-            self._synth = None
-            raise TTSError(f"the VITS model {model_path} produced no usable sound for a test word")
         log.info(
             "vits voice %s loaded on %s: %d Hz%s%s",
             model_path.name,
@@ -204,12 +207,13 @@ class VitsEngine:
             )
         return self._speak(text)
 
-    def _speak(self, text: str) -> Audio:
+    def _speak(self, text: str, synth: Any = None) -> Audio:
         import torch
 
+        synth = synth if synth is not None else self._synth
         try:
-            with quiet_coqui(), torch.inference_mode():
-                wav = self._synth.tts(
+            with torch.inference_mode():
+                wav = synth.tts(
                     text,
                     speaker_name=self._speaker,
                     language_name=self._language,
