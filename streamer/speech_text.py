@@ -73,11 +73,13 @@ The rules run in this order (each on what the previous ones left):
    * fractions: ``1/2`` one half, ``3/4`` three quarters, ``2/3`` two thirds,
      ``1 1/2`` one and one half, ``1/10`` one tenth; ``7/10`` and ``10/10`` (ratings)
      are "seven out of ten"; ``24/7`` and ``50/50`` are "twenty-four seven", "fifty
-     fifty"; a larger numerator is "a over b".
-   * ``2x`` and ``x2`` two times; ``3 x 4``, ``3*4``, ``3×4`` three times four;
-     ``1920x1080`` "nineteen twenty by one thousand eighty" (an unspaced ``x`` between
-     numbers is "by"); ``2^10`` two to the power of ten; ``<``, ``>``, ``<=``, ``>=`` between
-     numbers.
+     fifty"; a larger numerator is "a over b". With a decimal on either side, ``3.5/5``
+     is "three point five out of five" (``7.5/5`` "seven point five over five").
+   * ``2x`` and ``x2`` two times, but ``x86``, ``x64``, ``x86_64`` and ``x86-64`` are
+     names ("x eighty-six", "x eighty-six sixty-four"); ``3 x 4``, ``3*4``, ``3×4``
+     three times four; ``1920x1080`` "nineteen twenty by one thousand eighty" (an
+     unspaced ``x`` between numbers is "by"); ``2^10`` two to the power of ten; ``<``,
+     ``>``, ``<=``, ``>=`` between numbers.
    * magnitudes: ``10k`` ten thousand, ``1.5M`` one point five million, ``2B`` two
      billion, ``3T`` three trillion; ``2K 4K 5K 8K 16K`` are resolutions: "four K".
    * units right after a number (singular for exactly 1): km, m, cm, mm, mi, ft, kg,
@@ -105,6 +107,11 @@ The rules run in this order (each on what the previous ones left):
     punctuation; leading punctuation and trailing commas go; whitespace collapses;
     the result is stripped. Text with no letter left (only emoji, only symbols) is
     ``""``.
+
+Rules 6, 7 and 8 are for chat. ``SpeechText(chat=False)`` skips them, for text that
+must say exactly what was spoken (the transcripts of a voice dataset): emotes stay,
+chat abbreviations stay, and a word with digits or underscores is only cut where letters
+meet digits and at underscores (``PS5`` "PS five", ``CoolGuy42`` "CoolGuy forty-two").
 
 ``SpeechText.__call__`` never raises: should a rule ever fail on some input, the text
 goes through a plain fallback (symbols dropped, digits read one by one) and a warning
@@ -586,6 +593,7 @@ _DECORATION = re.compile(r"[xX]{2,}")
 _NAME_SPLIT = re.compile(
     r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])"
 )
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])|_+")
 
 # Abbreviations
 # A final "." is kept when the abbreviation ends the sentence.
@@ -652,11 +660,17 @@ _MIXED_FRACTION = re.compile(
     r"(?<![\w./,])([0-9]+)[ \t]+([0-9]{1,3})/([0-9]{1,3})(?![\w/]|[.,][0-9])"
 )
 _FRACTION = re.compile(r"(?<![\w./,])([0-9]{1,3})/([0-9]{1,3})(?![\w/]|[.,][0-9])")
+# A decimal over a number (or a number over a decimal): "3.5/5" is "3.5 out of 5".
+_DECIMAL_FRACTION = re.compile(
+    r"([0-9](?<![\w.,/][0-9])[0-9]*(?:\.[0-9]+)?)/([0-9]+(?:\.[0-9]+)?)(?![\w/]|[.,][0-9])"
+)
 _FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 32, 64})
 _TIMES_OP = re.compile(r"([0-9])(?:[ \t]*[×*][ \t]*| [xX] )(?=-?[0-9])")
 _BY = re.compile(r"([0-9])[xX](?=[0-9])")
 _MULTIPLIER_AFTER = re.compile(r"([0-9](?<![\w.][0-9])[0-9]*(?:\.[0-9]+)?)[xX](?!\w)")
 _MULTIPLIER_BEFORE = re.compile(r"[xX](?<![\w.][xX])([0-9]+(?:\.[0-9]+)?)(?![\w.])")
+# "x2" is two times, but x86, x64, x86_64 and x86-64 name processor architectures.
+_ARCHITECTURE = re.compile(r"([xX])(?<![\w.][xX])(86(?:[-_]64)?|64)(?!\w|[.-][0-9])")
 _POWER = re.compile(r"([0-9])[ \t]*\^[ \t]*(?=-?[0-9])")
 _COMPARE = re.compile(r"([0-9])[ \t]*(<=|>=|<|>)[ \t]*(?=-?[0-9])")
 _COMPARE_WORDS = {
@@ -743,6 +757,11 @@ def _speak_name(name: str) -> str:
     return " " + " ".join(_NAME_SPLIT.sub(" ", p) for p in parts) + " "
 
 
+def _split_glued(word: str) -> str:
+    """A word with digits or underscores, not read as a name: "PS5" -> "PS 5"."""
+    return " " + _LETTER_DIGIT.sub(" ", word) + " "
+
+
 def _strip_glued_decoration(name: str) -> str:
     """ "xXnameXx" -> "name" (runs of x then X on the left, X then x on the right)."""
     n = len(name)
@@ -801,10 +820,20 @@ class SpeechText:
 
     Build one per settings object (the patterns are compiled here) and call it on
     each segment; it never raises.
+
+    ``chat=False`` is for text that is not chat, such as the transcripts of a voice
+    dataset, which must say what the audio says: emotes are kept (``Pog``, ``EZ`` and
+    ``Clap`` are words there), chat abbreviations are not expanded (``idk`` stays
+    ``idk``) and words with digits or underscores are only cut where letters meet
+    digits and at underscores (``PS5`` is "PS five", ``CoolGuy42`` "CoolGuy
+    forty-two"; no camelCase split, no ``xX``/``Xx`` decoration removed). Everything
+    else (clean-up, emoji, Markdown, pronunciations, links, written abbreviations such
+    as ``e.g.`` and ``Dr.``, numbers and symbols) is the same.
     """
 
-    def __init__(self, settings: SpeechTextSettings | None = None) -> None:
+    def __init__(self, settings: SpeechTextSettings | None = None, *, chat: bool = True) -> None:
         self._settings = settings if settings is not None else SpeechTextSettings()
+        self._chat = chat
         s = self._settings
 
         # Pronunciations: whole words, case-insensitive, longest first.
@@ -883,15 +912,18 @@ class SpeechText:
                 text = _EMAIL_RE.sub(_email, text)
             if _TLD_HINT.search(text):
                 text = _DOMAIN_RE.sub(_domain, text)
-        tokens = set(text.translate(_TOKEN_BREAKS).split())
-        text = self._remove_emotes(text, tokens)
-        if "@" in text:
-            text = _MENTION.sub(lambda m: _speak_name(m[1]), text)
-        text = _abbreviations(text)
+        if self._chat:
+            tokens = set(text.translate(_TOKEN_BREAKS).split())
+            text = self._remove_emotes(text, tokens)
+            if "@" in text:
+                text = _MENTION.sub(lambda m: _speak_name(m[1]), text)
+            text = _chat_abbreviations(text)
+        text = _written_abbreviations(text)
         if _DIGIT.search(text):
             text = self._numbers(text)
         if "_" in text or _GLUED.search(text):
-            text = _NAME_WORD.sub(lambda m: _speak_name(m[0]), text)
+            speak = _speak_name if self._chat else _split_glued
+            text = _NAME_WORD.sub(lambda m: speak(m[0]), text)
         if _DIGIT.search(text):
             text = _final_numbers(text)
         return _finish(text)
@@ -959,10 +991,13 @@ class SpeechText:
         if "/" in text:
             text = _MIXED_FRACTION.sub(_mixed_fraction, text)
             text = _FRACTION.sub(_fraction, text)
+            if "." in text:
+                text = _DECIMAL_FRACTION.sub(_decimal_fraction, text)
         if "*" in text or "×" in text or " x " in text or " X " in text:
             text = _TIMES_OP.sub(r"\1 times ", text)
         if "x" in text or "X" in text:
             text = _BY.sub(r"\1 by ", text)
+            text = _ARCHITECTURE.sub(_architecture, text)
             text = _MULTIPLIER_AFTER.sub(r"\1 times ", text)
             text = _MULTIPLIER_BEFORE.sub(r"\1 times ", text)
         if "^" in text:
@@ -1111,7 +1146,8 @@ def _markdown_lines(text: str) -> str:
     return "\n".join(reversed(out))
 
 
-def _abbreviations(text: str) -> str:
+def _chat_abbreviations(text: str) -> str:
+    """gg, brb, idk...: chat shorthand, whole words in any case."""
     low = text.lower()
     found: list[str] = []
     lowered = set(low.translate(_TOKEN_BREAKS).split())
@@ -1126,7 +1162,12 @@ def _abbreviations(text: str) -> str:
             for t in sorted(found, key=len, reverse=True)
         )
         text = re.sub(pattern, lambda m: _capitalize_like(m[0], _ABBREVIATIONS[m[0].lower()]), text)
-        low = text.lower()
+    return text
+
+
+def _written_abbreviations(text: str) -> str:
+    """e.g., i.e., etc., vs, Mr., Dr., w/, w/o: the shorthand of written English."""
+    low = text.lower()
     if "e.g" in low or "i.e" in low or "etc" in low or "vs" in low:
         text = _LATIN.sub(_latin, text)
     if "Mr" in text or "Dr." in text or "Prof." in text:
@@ -1327,6 +1368,18 @@ def _fraction(m: re.Match[str]) -> str:
         return f" {words} "
     joiner = "out of" if numerator <= denominator else "over"
     return f" {_plain_number(a)} {joiner} {_plain_number(b)} "
+
+
+def _architecture(m: re.Match[str]) -> str:
+    return f" {m[1]} {m[2].replace('-', ' ').replace('_', ' ')}"
+
+
+def _decimal_fraction(m: re.Match[str]) -> str:
+    a, b = m[1], m[2]
+    if "." not in a and "." not in b:  # whole over whole: the fraction rules had it
+        return m[0]
+    joiner = "out of" if float(a) <= float(b) else "over"
+    return f" {a} {joiner} {b} "
 
 
 def _magnitude(m: re.Match[str]) -> str:

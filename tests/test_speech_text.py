@@ -38,6 +38,8 @@ SETTINGS: dict[str | None, SpeechTextSettings] = {
 
 @functools.cache
 def speaker(label: str | None) -> SpeechText:
+    if label == "nochat":  # the chat rules off, as for the transcripts of a voice dataset
+        return SpeechText(chat=False)
     return SpeechText(SETTINGS[label])
 
 
@@ -76,6 +78,13 @@ CASES: list[tuple[str, str | None, str]] = [
     ("2/3 of them, 1/3 left", None, "two thirds of them, one third left"),
     ("It takes 1 1/2 hours", None, "It takes one and one half hours"),
     ("I'd rate it 8/10, open 24/7", None, "I'd rate it eight out of ten, open twenty-four seven"),
+    ("3.5/5 stars", None, "three point five out of five stars"),
+    (
+        "Rated 4.5/10, or 9.5/10.",
+        None,
+        "Rated four point five out of ten, or nine point five out of ten.",
+    ),
+    ("Only 7.5/5 and 1/2.5", None, "Only seven point five over five and one out of two point five"),
     ("½ cup", None, "one half cup"),
     # Number sign.
     ("We're #1!", None, "We're number one!"),
@@ -92,6 +101,11 @@ CASES: list[tuple[str, str | None, str]] = [
     # Multipliers.
     ("That is 2x faster, x2 combo", None, "That is two times faster, two times combo"),
     ("3 x 4 = 12", None, "three times four equals twelve"),
+    ("x10 damage, x1.5 speed", None, "ten times damage, one point five times speed"),
+    ("Runs on x86 and x64.", None, "Runs on x eighty-six and x sixty-four."),
+    ("X64 build", None, "X sixty-four build"),
+    ("x86_64 or x86-64 Linux", None, "x eighty-six sixty-four or x eighty-six sixty-four Linux"),
+    ("x86-based, 2x the speed", None, "x eighty-six-based, two times the speed"),
     # Currency.
     ("It costs $5", None, "It costs five dollars"),
     ("Only $1", None, "Only one dollar"),
@@ -257,12 +271,42 @@ CASES: list[tuple[str, str | None, str]] = [
     ("h\u0300\u0301\u0302\u0303\u0304\u0305\u0306ello", None, "hello"),
     ("lone \ud800 surrogate", None, "lone surrogate"),
     ("Arabic digit ٣", None, "Arabic digit three"),
+    # Without the chat rules: emotes, chat abbreviations and names stay as written.
+    ("That was Pog, EZ Clap Clap", "nochat", "That was Pog, EZ Clap Clap"),
+    ("Copium KEKW LUL", "nochat", "Copium KEKW LUL"),
+    ("gg, brb, imo tbh idk", "nochat", "gg, brb, imo tbh idk"),
+    ("CoolGuy42 has a PS5", "nochat", "CoolGuy forty-two has a PS five"),
+    ("xX_gamer99_Xx and snake_case", "nochat", "xX gamer ninety-nine Xx and snake case"),
+    # ... while everything else is read as with them.
+    (
+        "It costs $5 on 2024-03-15 at 5:30pm, 5km away",
+        "nochat",
+        "It costs five dollars on March fifteenth, twenty twenty-four at five thirty PM, "
+        "five kilometers away",
+    ),
+    ("Go to https://www.example.com/x now 😂", "nochat", "Go to a link to example dot com now"),
+    ("**Bold** and `code`", "nochat", "Bold and code"),
+    ("Dr. Smith, e.g. w/ cheese", "nochat", "Doctor Smith, for example with cheese"),
+    (
+        "x86 is 2x faster, 3.5/5",
+        "nochat",
+        "x eighty-six is two times faster, three point five out of five",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "label", "expected"), CASES)
 def test_rules(text: str, label: str | None, expected: str) -> None:
     assert speaker(label)(text) == expected
+
+
+def test_chat_rules_off_keep_settings() -> None:
+    """chat=False drops the emotes of the settings too; their pronunciations stay."""
+    custom = SpeechText(SETTINGS["custom"], chat=False)
+    assert custom("KEKW that was great Clap") == "KEKW that was great Clap"
+    assert custom("catJAM myEmote vibing") == "catJAM myEmote vibing"
+    assert custom("A GIF is not a jif in 4K") == "A jif is not a peanut butter in four kay"
+    assert speaker(None)("KEKW idk") == "I don't know"  # chat=True is the default
 
 
 @pytest.mark.parametrize(
@@ -346,10 +390,11 @@ def test_hostile_corpus(tmp_path: Path, no_fallback: pytest.LogCaptureFixture) -
     assert len(texts) > summary.lines  # names too
     for text in texts:
         check_output(text, speaker(None)(text))
-    custom = speaker("custom")
+    custom, nochat = speaker("custom"), speaker("nochat")
     for text in texts:
         if len(text) < 10_000:  # the megabyte lines once are enough
             check_output(text, custom(text))
+            check_output(text, nochat(text))
     # No rule failed (the fallback logs a warning when one does).
     assert not no_fallback.records
 
@@ -381,6 +426,7 @@ def test_hostile_extremes(no_fallback: pytest.LogCaptureFixture) -> None:
     ]
     for text in cases:
         check_output(text, st(text))
+        check_output(text, speaker("nochat")(text))
     assert st("1" * 20) == " ".join(["one"] * 20)
     assert not no_fallback.records
 
@@ -458,7 +504,7 @@ def random_text(rng: random.Random) -> str:
 
 def test_random_texts(no_fallback: pytest.LogCaptureFixture) -> None:
     rng = random.Random(20240315)
-    for label in (None, "clock24", "no_domains", "custom"):
+    for label in (None, "clock24", "no_domains", "custom", "nochat"):
         st = speaker(label)
         for _ in range(1_000):
             text = random_text(rng)

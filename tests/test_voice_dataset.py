@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.abc
+import importlib.machinery
+import io
 import os
 import re
 import shutil
@@ -15,15 +18,18 @@ import sys
 import urllib.error
 import urllib.request
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from streamer.voice import dataset
 from streamer.voice.dataset import (
+    INSTALL_HINT,
     NO_SPEECH,
     SILENT_INPUT,
     TOO_LONG,
@@ -32,6 +38,7 @@ from streamer.voice.dataset import (
     DatasetOptions,
     DatasetSummary,
     WhisperTranscriber,
+    _resolve_device,
     add_arguments,
     build_dataset,
     clean_text,
@@ -223,7 +230,15 @@ def test_builds_an_ljspeech_dataset(
 
 
 @pytest.fixture(scope="module")
-def random_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def whisper() -> ModuleType:
+    """openai-whisper (the ``voice`` extra): the tests that need it skip without it."""
+    pytest.importorskip("torch")
+    module: ModuleType = pytest.importorskip("whisper")
+    return module
+
+
+@pytest.fixture(scope="module")
+def random_whisper(tmp_path_factory: pytest.TempPathFactory, whisper: ModuleType) -> Path:
     """A real (tiny) Whisper checkpoint with random weights, saved as openai-whisper does."""
     import torch
     from whisper.model import ModelDimensions, Whisper
@@ -551,12 +566,154 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "cache" / "whisper"
 
 
-def test_whisper_model_not_in_cache(offline: Path) -> None:
+def test_whisper_model_not_in_cache(whisper: ModuleType, offline: Path) -> None:
     with pytest.raises(DatasetError) as caught:
         WhisperTranscriber("tiny", device="cpu")
     message = str(caught.value)
     assert message.startswith(f"Whisper model 'tiny' is not in {offline} and could not be")
     assert "pass --whisper-model PATH.pt, or connect to the internet once" in message
+    assert "\n" not in message
+
+
+class FakeDownload(io.BytesIO):
+    """What urllib.request.urlopen returns, for bytes that are not the model."""
+
+    def info(self) -> dict[str, str]:
+        return {"Content-Length": str(len(self.getvalue()))}
+
+
+def test_whisper_download_that_is_damaged(
+    whisper: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: FakeDownload(b"\0" * 100))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / "whisper"
+    with pytest.raises(DatasetError) as caught:
+        WhisperTranscriber("tiny", device="cpu", download_root=cache)
+    message = str(caught.value)
+    assert message.startswith(f"Whisper model 'tiny' is not in {cache} and could not be")
+    assert "SHA256 checksum does not not match" in message  # Whisper's words
+    assert not list(cache.iterdir())  # the damaged download is not left in the cache
+
+
+def test_whisper_model_damaged_in_the_cache(whisper: ModuleType, offline: Path) -> None:
+    offline.mkdir(parents=True)
+    (offline / "tiny.pt").write_bytes(b"\0" * 100)  # Whisper checks the SHA256: not it
+    with pytest.raises(DatasetError) as caught:
+        WhisperTranscriber("tiny", device="cpu")
+    message = str(caught.value)
+    assert message.startswith(f"Whisper model 'tiny': {offline / 'tiny.pt'} is damaged and")
+    assert "could not be downloaded again (<urlopen error no network in tests>)" in message
+    assert (offline / "tiny.pt").is_file()  # the user's file: not ours to delete
+
+
+def fake_gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+def test_whisper_load_errors_are_reported_as_they_are(
+    whisper: ModuleType, offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not every failure is a missing download: the real reason, in one line."""
+    import torch
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 2.00 GiB.\nGPU 0 has 1.00 GiB free."
+        )
+
+    fake_gpus(monkeypatch, 1)
+    monkeypatch.setattr(whisper, "load_model", out_of_memory)
+    with pytest.raises(DatasetError) as caught:
+        WhisperTranscriber("small", device="cuda")
+    assert str(caught.value) == (
+        "Whisper model small: the GPU has not enough memory for it (CUDA out of memory. "
+        "Tried to allocate 2.00 GiB. GPU 0 has 1.00 GiB free.): use a smaller model or "
+        "--device cpu"
+    )
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Error(s) in loading state_dict for Whisper:\n\tsize mismatch")
+
+    monkeypatch.setattr(whisper, "load_model", broken)
+    with pytest.raises(DatasetError) as caught:
+        WhisperTranscriber("small", device="cpu")
+    assert str(caught.value) == (
+        "Whisper model 'small' cannot be loaded: Error(s) in loading state_dict for "
+        "Whisper: size mismatch"
+    )
+
+
+def test_cuda_device_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    fake_gpus(monkeypatch, 2)
+    assert _resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(DatasetError) as caught:
+        _resolve_device("cuda:2")
+    assert (
+        str(caught.value)
+        == "--device cuda:2: there is no GPU 2 (2 CUDA GPUs: use cuda:0 to cuda:1)"
+    )
+    fake_gpus(monkeypatch, 1)
+    with pytest.raises(DatasetError, match=r"there is no GPU 1 \(1 CUDA GPU: use cuda:0\)$"):
+        _resolve_device("CUDA:1")
+    fake_gpus(monkeypatch, 0)
+    with pytest.raises(DatasetError, match="no CUDA GPU is available"):
+        _resolve_device("cuda:0")
+    with pytest.raises(DatasetError, match="use auto, cpu, cuda or cuda:N"):
+        _resolve_device("gpu")
+
+
+class BrokenImport(importlib.abc.MetaPathFinder):
+    """Makes importing some modules fail the way a broken install does."""
+
+    def __init__(self, names: set[str], error: Exception) -> None:
+        self.names, self.error = names, error
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.split(".")[0] in self.names:
+            raise self.error
+        return None
+
+
+def test_missing_voice_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "whisper", None)  # not importable
+    with pytest.raises(DatasetError) as caught:
+        WhisperTranscriber("tiny", device="cpu")
+    assert str(caught.value) == f"Whisper is not installed: {INSTALL_HINT}"
+    assert INSTALL_HINT == "run `make setup` or pip install -e '.[voice]'"
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(DatasetError) as caught:
+        WhisperTranscriber("tiny", device="auto")
+    assert str(caught.value) == f"torch is not installed: {INSTALL_HINT}"
+
+
+def test_broken_voice_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    for name in [m for m in sys.modules if m == "whisper" or m.startswith("whisper.")]:
+        monkeypatch.delitem(sys.modules, name)
+    error = OSError("libtorch_cuda.so: cannot open shared object file")
+    monkeypatch.setattr(sys, "meta_path", [BrokenImport({"whisper"}, error), *sys.meta_path])
+    with pytest.raises(DatasetError) as caught:
+        WhisperTranscriber("tiny", device="cpu")
+    assert str(caught.value) == (
+        "Whisper cannot be imported (libtorch_cuda.so: cannot open shared object file): "
+        + INSTALL_HINT
+    )
+
+    monkeypatch.delitem(sys.modules, "torch")
+    missing = ModuleNotFoundError("No module named 'tiktoken'", name="tiktoken")
+    monkeypatch.setattr(sys, "meta_path", [BrokenImport({"torch"}, missing), *sys.meta_path])
+    with pytest.raises(
+        DatasetError, match=r"^torch cannot be imported \(No module named 'tiktoken'\)"
+    ):
+        _resolve_device("cpu")
 
 
 @pytest.mark.parametrize(
@@ -566,12 +723,12 @@ def test_whisper_model_not_in_cache(offline: Path) -> None:
         ("models/mine.pt", "Whisper model models/mine.pt: no such file"),
     ],
 )
-def test_whisper_model_names(model: str, message: str) -> None:
+def test_whisper_model_names(whisper: ModuleType, model: str, message: str) -> None:
     with pytest.raises(DatasetError, match=re.escape(message)):
         WhisperTranscriber(model, device="cpu")
 
 
-def test_whisper_checkpoint_that_is_not_one(tmp_path: Path) -> None:
+def test_whisper_checkpoint_that_is_not_one(whisper: ModuleType, tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00" * 64)
     with pytest.raises(DatasetError, match=r"junk\.pt: not a Whisper checkpoint"):
@@ -621,7 +778,6 @@ def test_run_builds_a_dataset(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pytest.importorskip("streamer.speech_text")
-    from streamer.voice import dataset
 
     # The real class: random weights only decode faster with a short, greedy search.
     fast = functools.partial(WhisperTranscriber, temperature=0.0, sample_len=16)
@@ -634,3 +790,47 @@ def test_run_builds_a_dataset(
     assert printed.err == ""
     lines = read_metadata(out)
     assert printed.out.startswith(f"{len(lines)} clip")
+
+
+def test_run_missing_whisper(
+    recording: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "whisper", None)
+    argv = [str(recording), "--out", str(tmp_path / "ds"), "--name", "spk", "-q"]
+    assert run(parse(argv)) == 1
+    assert capsys.readouterr().err == f"error: Whisper is not installed: {INSTALL_HINT}\n"
+    assert not (tmp_path / "ds").exists()
+
+
+def test_run_keeps_what_was_said(
+    recording: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The normalized column is speech-ready, but no chat rule changes what was said."""
+    said = [
+        "Pog, that was EZ Clap.",
+        "idk, gg wp tbh.",
+        "CoolGuy42 gave it 3.5/5 stars.",
+        "Copium on x86, $5 at 5:30pm.",
+    ]
+
+    def scripted(model: str, **kwargs: object) -> ScriptedTranscriber:
+        return ScriptedTranscriber(said)
+
+    monkeypatch.setattr(dataset, "WhisperTranscriber", scripted)
+    out = tmp_path / "ds"
+    assert run(parse([str(recording), "--out", str(out), "--name", "spk", "-q"])) == 0
+    assert capsys.readouterr().err == ""
+    lines = read_metadata(out)
+    assert [m.group(2) for m in lines] == said
+    assert [m.group(3) for m in lines] == [
+        "Pog, that was EZ Clap.",
+        "idk, gg wp tbh.",
+        "CoolGuy forty-two gave it three point five out of five stars.",
+        "Copium on x eighty-six, five dollars at five thirty PM.",
+    ]

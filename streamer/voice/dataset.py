@@ -25,8 +25,11 @@ float32); a clip with no text is dropped ("no speech recognised").
 
 Out: ``DIR/wavs/NAME_0001.wav``..., ``DIR/metadata.csv`` (UTF-8, no header,
 ``NAME_0001|text|normalized text``: ``|``, CR and LF never appear inside a text) and
-``DIR/summary.json``. The files are written into a staging folder inside DIR and moved
-into place at the end, so a failed run leaves the previous dataset (or nothing) behind.
+``DIR/summary.json``. The normalized text is Whisper's made speech-ready by
+:class:`streamer.speech_text.SpeechText` with its chat rules off (numbers, dates and
+units become words; emotes and chat abbreviations stay as said: the audio says them).
+The files are written into a staging folder inside DIR and moved into place at the
+end, so a failed run leaves the previous dataset (or nothing) behind.
 
 pydub, Whisper and torch are imported inside the functions that use them.
 """
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import importlib.util
 import json
 import math
@@ -42,9 +46,12 @@ import os
 import pickle
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import warnings
 import wave
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +76,16 @@ TOO_SHORT = "too short"
 TOO_LONG = "too long, no pause found"
 NO_SPEECH = "no speech recognised"
 SILENT_INPUT = "silent recording"
+INSTALL_HINT = "run `make setup` or pip install -e '.[voice]'"
+# What a failed model download raises (urllib wraps most of it in URLError).
+NETWORK_ERRORS = (
+    urllib.error.URLError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    ssl.SSLError,
+)
 
 
 class DatasetError(Exception):
@@ -440,8 +457,20 @@ def whisper_cache_dir() -> Path:
     return Path(base) / "whisper"
 
 
+def _import_error(what: str, exc: BaseException) -> DatasetError:
+    """A DatasetError for a failed import of the voice extra, with the way to fix it."""
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if missing is not None and missing.split(".")[0] in ("whisper", "torch"):
+        name = "Whisper" if missing.startswith("whisper") else "torch"
+        return DatasetError(f"{name} is not installed: {INSTALL_HINT}")
+    return DatasetError(f"{what} cannot be imported ({_one_line(exc)}): {INSTALL_HINT}")
+
+
 def _resolve_device(device: str) -> str:
-    import torch
+    try:
+        import torch
+    except (ImportError, OSError) as exc:  # a torch build that does not load: OSError
+        raise _import_error("torch", exc) from None
 
     wanted = device.strip().lower()
     if wanted == "auto":
@@ -450,11 +479,31 @@ def _resolve_device(device: str) -> str:
         parsed = torch.device(wanted)
     except RuntimeError:
         raise DatasetError(f"--device {device!r}: use auto, cpu, cuda or cuda:N") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise DatasetError(f"--device {device}: no CUDA GPU is available (use cpu or auto)")
     if parsed.type not in ("cpu", "cuda"):
         raise DatasetError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DatasetError(f"--device {device}: no CUDA GPU is available (use cpu or auto)")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            have = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise DatasetError(
+                f"--device {device}: there is no GPU {parsed.index} "
+                f"({_count(count, 'CUDA GPU')}: use {have})"
+            )
     return wanted
+
+
+def _cached_model(whisper: Any, name: str, root: Path) -> Path | None:
+    """Where openai-whisper keeps the model ``name`` in ``root`` (None: unknown)."""
+    url = getattr(whisper, "_MODELS", {}).get(name)
+    return root / os.path.basename(url) if isinstance(url, str) else None
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 class WhisperTranscriber:
@@ -475,10 +524,13 @@ class WhisperTranscriber:
         temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
         sample_len: int | None = None,
     ) -> None:
-        import whisper
-        from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
-
         self.device = _resolve_device(device)
+        try:
+            import whisper
+            from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+        except (ImportError, OSError) as exc:
+            raise _import_error("Whisper", exc) from None
+
         self.language = self._language(language, LANGUAGES, TO_LANGUAGE_CODE)
         self.initial_prompt = initial_prompt or None
         self.temperature = temperature
@@ -498,27 +550,67 @@ class WhisperTranscriber:
                 f"unknown Whisper model {model!r}: use one of {', '.join(names)} "
                 "or the path to a .pt file"
             )
+        cached = _cached_model(whisper, model, root) if by_name else None
+        was_cached = cached is not None and cached.is_file()
         try:
-            self.model = whisper.load_model(source, device=self.device, download_root=str(root))
+            with warnings.catch_warnings():
+                # A damaged file in the cache: Whisper warns, then downloads it again.
+                warnings.filterwarnings("ignore", message=".*SHA256 checksum does not match")
+                # It reads a download without closing the file.
+                warnings.filterwarnings("ignore", category=ResourceWarning)
+                self.model = whisper.load_model(source, device=self.device, download_root=str(root))
         except Exception as exc:  # a corrupt checkpoint raises anything
-            if by_name:  # not in the cache, and the download failed
-                raise DatasetError(
-                    f"Whisper model {model!r} is not in {root} and could not be downloaded "
-                    f"({_one_line(exc)}): pass --whisper-model PATH.pt, or connect to the "
-                    "internet once"
-                ) from None
-            if isinstance(exc, pickle.UnpicklingError | EOFError):
-                reason = "torch cannot read it"
-            elif isinstance(exc, KeyError):
-                reason = f"no {exc}"
-            else:
-                reason = _one_line(exc)
-            raise DatasetError(f"{path}: not a Whisper checkpoint ({reason})") from None
+            raise self._load_error(exc, model, by_name, cached, was_cached, root) from None
         if self.language not in (None, "en") and not self.model.is_multilingual:
             raise DatasetError(
                 f"Whisper model {model} knows English only: drop --language "
                 f"{self.language} or use a multilingual model"
             )
+
+    def _load_error(
+        self,
+        exc: Exception,
+        model: str,
+        by_name: bool,
+        cached: Path | None,
+        was_cached: bool,
+        root: Path,
+    ) -> DatasetError:
+        """One line on why ``whisper.load_model`` failed."""
+        if _out_of_memory(exc):
+            where = "the GPU" if self.device.startswith("cuda") else "the machine"
+            hint = "use a smaller model" + (" or --device cpu" if where == "the GPU" else "")
+            return DatasetError(
+                f"Whisper model {model}: {where} has not enough memory for it "
+                f"({_one_line(exc)}): {hint}"
+            )
+        if by_name:  # from the cache, else downloaded
+            download_failed = isinstance(exc, NETWORK_ERRORS) or (
+                isinstance(exc, RuntimeError) and "SHA256" in str(exc)
+            )
+            if download_failed and cached is not None and not was_cached:
+                with contextlib.suppress(OSError):  # what the failed download left
+                    cached.unlink(missing_ok=True)
+            if download_failed and not was_cached:
+                return DatasetError(
+                    f"Whisper model {model!r} is not in {root} and could not be downloaded "
+                    f"({_one_line(exc)}): pass --whisper-model PATH.pt, or connect to the "
+                    "internet once"
+                )
+            if download_failed:
+                return DatasetError(
+                    f"Whisper model {model!r}: {cached} is damaged and could not be "
+                    f"downloaded again ({_one_line(exc)}): delete it and connect to the "
+                    "internet, or pass --whisper-model PATH.pt"
+                )
+            return DatasetError(f"Whisper model {model!r} cannot be loaded: {_one_line(exc)}")
+        if isinstance(exc, pickle.UnpicklingError | EOFError):
+            reason = "torch cannot read it"
+        elif isinstance(exc, KeyError):
+            reason = f"no {exc}"
+        else:
+            reason = _one_line(exc)
+        return DatasetError(f"{Path(model).expanduser()}: not a Whisper checkpoint ({reason})")
 
     @staticmethod
     def _language(language: str | None, codes: dict[str, str], names: dict[str, str]) -> str | None:
@@ -825,7 +917,8 @@ def run(args: argparse.Namespace) -> int:
         check_job(args.inputs, args.out, args.name, force=args.force)
         from streamer.speech_text import SpeechText
 
-        normalize = SpeechText()
+        # Chat rules off: the transcripts must say what the clips say (emotes, "idk").
+        normalize = SpeechText(chat=False)
         if not args.quiet:
             print(f"loading Whisper model {options.whisper_model}...", file=sys.stderr)
         transcriber = WhisperTranscriber(
