@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import wave
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -171,3 +173,21 @@ def pad_to_frames(audio: Audio, fps: int) -> tuple[Audio, int]:
         return audio, frames
     samples = np.concatenate([audio.samples, np.zeros(missing, dtype=np.float32)])
     return Audio(samples, audio.rate), frames
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    """A mono 16-bit PCM WAV file of ``samples``: int16 PCM as it is, or float in
+    [-1, 1] (clipped, NaN as silence). Written under a hidden ``.part`` name and renamed
+    when complete, so a reader never sees half a file."""
+    pcm = samples if samples.dtype == np.int16 else to_int16(samples)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.part")
+    try:
+        with wave.open(str(part), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(rate)
+            wav.writeframes(np.ascontiguousarray(pcm.reshape(-1), dtype="<i2").tobytes())
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)

@@ -8,13 +8,12 @@ every segment on air, and written as one 16-bit mono WAV.
 from __future__ import annotations
 
 import time
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from streamer.audio import Audio, normalize_loudness, resample, to_int16
+from streamer.audio import Audio, normalize_loudness, resample, write_wav
 from streamer.config import Settings
 from streamer.speech_text import SpeechText
 from streamer.splitter import SentenceSplitter
@@ -75,18 +74,3 @@ def say(text: str, settings: Settings, out: Path, *, rate: int | None = None) ->
         synth_s=synth_s,
         spoken=spoken,
     )
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    """Mono 16-bit PCM WAV, written to a temporary name and renamed when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    try:
-        with wave.open(str(part), "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(rate)
-            wav.writeframes(to_int16(samples).astype("<i2").tobytes())
-        part.replace(path)
-    finally:
-        part.unlink(missing_ok=True)

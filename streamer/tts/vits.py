@@ -53,10 +53,10 @@ def quiet_coqui() -> Iterator[None]:
 
 
 def quiet_logs() -> None:
-    """Coqui logs every synthesis at INFO ("Processing time: ..."): keep its warnings."""
-    for name in ("TTS", "trainer"):
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+    """Coqui's synthesizer logs every call at INFO ("Processing time: ..."): keep only
+    its warnings. (Only that logger: the trainer's INFO lines are its run log.)"""
+    logger = logging.getLogger("TTS.utils.synthesizer")
+    logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
 
 
 def import_synthesizer() -> Any:

@@ -53,7 +53,6 @@ import sys
 import tempfile
 import urllib.error
 import warnings
-import wave
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -62,6 +61,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from streamer.audio import write_wav
 
 if TYPE_CHECKING:
     from pydub import AudioSegment
@@ -440,14 +441,6 @@ def _samples_16k(clip: AudioSegment) -> NDArray[np.float32]:
     return samples
 
 
-def _write_wav(path: Path, clip: AudioSegment) -> None:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(clip.frame_rate)
-        out.writeframes(clip.raw_data)
-
-
 # --- Whisper -----------------------------------------------------------------------------
 
 
@@ -805,7 +798,7 @@ def _one_input(
             state.rejected.append(Rejection(source, offset + start_ms / 1000, NO_SPEECH))
             continue
         clip_id = f"{name}_{len(state.kept) + 1:04d}"
-        _write_wav(wavs / f"{clip_id}.wav", clip)
+        write_wav(wavs / f"{clip_id}.wav", np.frombuffer(clip.raw_data, "<i2"), clip.frame_rate)
         state.kept.append((clip_id, text, normalized))
         state.total_s += len(clip) / 1000
         if short_db > 0:

@@ -56,6 +56,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
+from streamer.audio import write_wav
+
 Device = Literal["auto", "cpu", "cuda"]
 
 DEFAULT_TEST_SENTENCES = (
@@ -630,7 +634,11 @@ def _trainer_class(base: Any, samples_dir: Path, speaker: str | None) -> Any:
                     for number, sentence in enumerate(self.config.test_sentences, start=1):
                         text = sentence[0] if isinstance(sentence, list) else sentence
                         wav = model.synthesize(text, speaker=speaker)["wav"]
-                        _write_wav(samples_dir / f"step_{step}_{number}.wav", wav, rate)
+                        write_wav(
+                            samples_dir / f"step_{step}_{number}.wav",
+                            np.asarray(wav, dtype=np.float32).reshape(-1),
+                            rate,
+                        )
                         audios[f"{number}-audio"] = wav
             except Exception as exc:  # the samples are for listening: never stop training
                 _progress_log().warning(" > could not speak the samples: %s", _short(exc))
@@ -691,18 +699,6 @@ def _write_sentence_list(folder: Path, sentences: Sequence[Any]) -> None:
         + "\n",
         encoding="utf-8",
     )
-
-
-def _write_wav(path: Path, samples: Any, rate: int) -> None:
-    import numpy as np
-
-    data = np.nan_to_num(np.asarray(samples, dtype=np.float32).reshape(-1))
-    pcm = (np.clip(data, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(pcm.tobytes())
 
 
 @contextlib.contextmanager
