@@ -164,13 +164,14 @@ def lipsync_file(
         update={"avatar": settings.avatar.model_copy(update={"max_seconds": float(seconds)})}
     )
     prepared = prepare_avatar_file(face, settings, size=size, progress=progress)
+    n = frame_count(len(wav), fps)
     try:
-        engine.set_avatar(AvatarFaces.from_prepared(prepared))
+        faces = AvatarFaces.from_prepared(prepared)
+        # Caching the face encoder's work pays only when avatar frames repeat.
+        engine.set_avatar(faces, cache_faces=n > len(faces))
     except (AvatarPrepareError, OSError) as exc:
         raise OneShotError(str(exc)) from None
-    frames = engine.avatar.frames
-    height, width = frames.shape[1:3]
-    n = frame_count(len(wav), fps)
+    height, width = faces.frames.shape[1:3]
 
     render_started = time.perf_counter()
     encoder = _Encoder(out, audio, width, height, fps, preset, crf)

@@ -203,6 +203,13 @@ def test_encoding_faces_per_batch_equals_the_cache(model: Wav2Lip, video: Avatar
     a = np.concatenate(list(cached.render(audio, 25)))
     b = np.concatenate(list(per_batch.render(audio, 25)))
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    # the one-shot path asks for it explicitly (each avatar frame shown once)
+    asked = LipSyncEngine(model, device="cpu")
+    asked.set_avatar(video, cache_faces=False)
+    assert asked._avatar is not None and asked._avatar.skips is None
+    assert cached._avatar is not None and cached._avatar.skips is not None
+    c = np.concatenate(list(asked.render(audio, 25)))
+    assert np.array_equal(b, c)
 
 
 def test_frame_indices_and_backgrounds(model: Wav2Lip, video: AvatarFaces) -> None:

@@ -143,6 +143,22 @@ def test_cached_generation_equals_plain_forward(
     assert _max_diff(fast.generate(mel, cache.select(indices)), out) == 0
     assert _max_diff(fast.forward_full(mel, face), expected) < TOL
 
+    # consecutive frames (the clip played forwards) are views of the cache, same values
+    run = cache.select([1, 2, 3])
+    assert all(s.data_ptr() == c[1].data_ptr() for s, c in zip(run.skips, cache.skips, strict=True))
+    copied = cache.select([1, 2, 4])
+    assert all(
+        s.data_ptr() != c[1].data_ptr() for s, c in zip(copied.skips, cache.skips, strict=True)
+    )
+    run_mel = mel[:3]
+    assert _max_diff(fast.generate(run_mel, run), fast.generate(run_mel, cache, [1, 2, 3])) == 0
+    with torch.inference_mode():
+        assert (
+            _max_diff(fast.generate(run_mel, run), plain(run_mel, make_face_input(avatar)[1:4]))
+            < TOL
+        )
+    assert len(cache.select([-4, -3])) == 2  # negative indices count from the end
+
 
 def test_channels_last_matches_plain_layout(plain: Wav2Lip) -> None:
     gen = torch.Generator().manual_seed(4)

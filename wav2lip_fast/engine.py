@@ -19,13 +19,17 @@ start small (the first frames can go on air while the rest is generated) and gro
 4. each face is pasted into its frame (:class:`wav2lip_fast.paste.Paster`, soft mask
    by default, the reference's hard paste as an option).
 
+On the CPU the generator's convolutions already run near the machine's peak float32
+rate (~80 GFLOP/s on 2 AVX2 cores), and int8 (no VNNI there), ONNX Runtime and
+torch.compile gave 0-18 %, so doing less arithmetic is the only large gain. The exact
+mode does it twice without changing the result: the lower-half decode above, and the
+wide 3x3 convolutions computed with Winograd F(4x4, 3x3)
+(:mod:`wav2lip_fast.winograd`, a quarter of their multiplications; ~1.3x in all).
+
 ``fast`` mode generates only every ``fast_stride``-th speaking frame (by position in
 the clip; also the first and last frame of each run of speech in a batch) and blends
 the frames between from the two generated faces around them (linear in time, in the
-96x96 face space). On a CPU without AVX-512 the exact generator already runs near the
-machine's peak float32 throughput (~7.3 GFLOP per frame against ~70 GFLOP/s on 2
-cores), and int8 (no VNNI there), ONNX Runtime and torch.compile gave 0-18 %, so doing
-less arithmetic is the only large gain. The benchmark reports its PSNR against exact.
+96x96 face space). The benchmark reports its PSNR against exact.
 
 Frames stay in memory from start to end: no temporary files, no intermediate encode.
 """
@@ -206,12 +210,21 @@ class LipSyncEngine:
 
     # ------------------------------------------------------------------ avatar
 
-    def set_avatar(self, faces: AvatarFaces) -> None:
-        """Use ``faces`` from now on; runs the face encoder over every frame once."""
+    def set_avatar(self, faces: AvatarFaces, *, cache_faces: bool = True) -> None:
+        """Use ``faces`` from now on; runs the face encoder over every frame once.
+
+        ``cache_faces=False`` (or an avatar over ``face_cache_bytes``) skips that: the
+        encoder runs on each batch's frames as they are generated instead, which costs
+        nothing extra when every avatar frame is shown about once (a one-shot clip no
+        longer than its face video) and skips the frames that are silent or, in fast
+        mode, interpolated.
+        """
         crops = np.ascontiguousarray(faces.crops.transpose(0, 3, 1, 2))
         per_frame = _SKIPS_PER_FRAME_VALUES * self.generator.dtype.itemsize
         skips: FaceSkips | None = None
-        if len(faces) * per_frame <= self.face_cache_bytes:
+        if not cache_faces:
+            log.info("face encoder runs per batch (%d avatar frames)", len(faces))
+        elif len(faces) * per_frame <= self.face_cache_bytes:
             started = time.perf_counter()
             skips = self.generator.prepare_faces(crops, batch_size=self.batch_size)
             log.info(

@@ -39,6 +39,7 @@ from wav2lip_fast.model import (
     Wav2Lip,
     _check_shape,
 )
+from wav2lip_fast.winograd import winograd_convs
 
 __all__ = [
     "FaceSkips",
@@ -223,9 +224,14 @@ class FaceSkips:
         n = len(self)
         if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
             raise ValueError(f"frame index out of range for {n} cached frames")
+        idx = idx % n
+        if idx.numel() and bool((idx.diff() == 1).all()):
+            # consecutive frames (a clip played forwards): views, no copy
+            first = int(idx[0])
+            return FaceSkips(tuple(s[first : first + len(idx)] for s in self.skips))
         fmt = _memory_format(self.skips[0])
         return FaceSkips(
-            tuple(s.index_select(0, idx % n).contiguous(memory_format=fmt) for s in self.skips)
+            tuple(s.index_select(0, idx).contiguous(memory_format=fmt) for s in self.skips)
         )
 
     def nbytes(self) -> int:
@@ -250,7 +256,10 @@ class FastGenerator:
 
     ``dtype`` defaults to float16 on CUDA and float32 elsewhere (only float32 on CPU).
     ``channels_last`` stores activations NHWC, which is faster for the convolutions on
-    most CPUs and GPUs; the result is the same within float rounding.
+    most CPUs and GPUs; the result is the same within float rounding. ``winograd``
+    (default: on the CPU in float32) computes the wide 3x3 convolutions with Winograd
+    F(4x4, 3x3) (:mod:`wav2lip_fast.winograd`): the same result within float rounding,
+    a quarter of their multiplications.
     """
 
     def __init__(
@@ -260,6 +269,7 @@ class FastGenerator:
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         channels_last: bool = True,
+        winograd: bool | None = None,
     ) -> None:
         self.device = resolve_device(device)
         if dtype is None:
@@ -270,8 +280,14 @@ class FastGenerator:
             raise ValueError(f"dtype must be a floating point type, got {dtype}")
         self.dtype = dtype
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        folded = fold_batchnorm(model) if isinstance(model, Wav2Lip) else model
+        if winograd is None:
+            winograd = self.device.type == "cpu" and dtype == torch.float32
+        if isinstance(model, Wav2Lip):
+            folded = fold_batchnorm(model)
+        else:  # the caller's model: swap layers in a copy only
+            folded = copy.deepcopy(model) if winograd else model
         folded = folded.to(self.device, dtype).eval()
+        self.winograd_layers = winograd_convs(folded) if winograd else 0
         if channels_last:
             folded = folded.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = folded
