@@ -301,3 +301,37 @@ def test_a_failing_encoder_fails_cleanly_without_a_partial_file(
     assert "ffmpeg failed" in err and "Traceback" not in err
     assert out.read_bytes() == b"an older file that must survive"
     assert not list(tmp_path.glob(".o.part*"))
+
+
+def test_the_avatar_is_read_beside_the_model_load_and_cancelled_on_failure(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    from streamer.config import Settings
+    from streamer.oneshot import OneShotError, lipsync_file, prepare_avatar_file
+
+    face = write_video(tmp_path / "face.mp4", [draw_face(shift=(i % 5) - 2) for i in range(10)])
+    speech = tmp_path / "s.wav"
+    subprocess.run(["espeak-ng", "-w", str(speech), "Hello there"], check=True)
+    settings = Settings.model_validate(
+        {"data_dir": str(tmp_path / "data"), "lipsync": {"checkpoint": str(checkpoint)}}
+    )
+    # a set cancel event stops the face detection at its first frame; nothing is cached
+    cancelled = threading.Event()
+    cancelled.set()
+    with pytest.raises(OneShotError, match="cancelled"):
+        prepare_avatar_file(face, settings, size=(W, H), progress=False, cancel=cancelled)
+    assert not list(avatar_cache_dir(tmp_path / "data").glob("*.npz"))
+
+    # a checkpoint that does not load fails the job with its own error, and the avatar
+    # thread is gone when lipsync_file returns
+    bogus = tmp_path / "bogus.pth"
+    bogus.write_bytes(b"\x00" * 64)
+    bad = settings.model_copy(
+        update={"lipsync": settings.lipsync.model_copy(update={"checkpoint": bogus})}
+    )
+    with pytest.raises(OneShotError, match="lipsync.checkpoint"):
+        lipsync_file(face, speech, tmp_path / "o.mp4", bad, size=(W, H), progress=False)
+    assert not [t for t in threading.enumerate() if t.name.startswith("lipsync-avatar")]
+    assert not (tmp_path / "o.mp4").exists()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from streamer.audio import Audio, resample
-from wav2lip_fast.model import MEL_STEPS, N_MELS
+from wav2lip_fast.shapes import MEL_STEPS, N_MELS
 
 SAMPLE_RATE = 16_000
 

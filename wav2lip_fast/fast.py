@@ -29,16 +29,13 @@ from torch import Tensor, nn
 
 from wav2lip_fast.checkpoint import resolve_device
 from wav2lip_fast.model import (
-    FACE_CHANNELS,
-    FACE_SIZE,
-    MEL_STEPS,
-    N_MELS,
     ConvBlock,
     ConvTransposeBlock,
     GeneratorFlow,
     Wav2Lip,
     _check_shape,
 )
+from wav2lip_fast.shapes import FACE_CHANNELS, FACE_SIZE, MEL_STEPS, N_MELS
 from wav2lip_fast.winograd import winograd_convs
 
 __all__ = [

@@ -22,10 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-FACE_SIZE = 96  # face crops are FACE_SIZE x FACE_SIZE pixels
-FACE_CHANNELS = 6  # [lower-half-masked B,G,R, full reference B,G,R]
-N_MELS = 80  # mel bins (height of the audio input)
-MEL_STEPS = 16  # mel columns per video frame (200 ms at 80 columns/s)
+from wav2lip_fast.shapes import FACE_CHANNELS, FACE_SIZE, MEL_STEPS, N_MELS
 
 _Size = int | tuple[int, int]
 

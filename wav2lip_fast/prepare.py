@@ -52,7 +52,7 @@ from wav2lip_fast.faces import (
     default_detector,
     detect_boxes,
 )
-from wav2lip_fast.model import FACE_SIZE
+from wav2lip_fast.shapes import FACE_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,49 @@ class PreparedAvatar:
             )
         frames.flags.writeable = False
         return frames
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AvatarFaces:
+    """One avatar as the engine uses it: frames, one face box and crop per frame.
+
+    ``frames``: (N, H, W, 3) uint8 BGR; ``boxes``: (N, 4) int ``x1, y1, x2, y2``;
+    ``crops``: (N, 96, 96, 3) uint8, each ``frame[y1:y2, x1:x2]`` resized.
+    """
+
+    frames: np.ndarray
+    boxes: np.ndarray
+    crops: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.frames)
+        if self.frames.ndim != 4 or self.frames.shape[3] != 3 or n < 1:
+            raise ValueError(f"frames must be (N>=1, H, W, 3), got {self.frames.shape}")
+        if self.frames.dtype != np.uint8 or self.crops.dtype != np.uint8:
+            raise ValueError("frames and crops must be uint8")
+        if self.boxes.shape != (n, 4):
+            raise ValueError(f"boxes must be ({n}, 4), got {self.boxes.shape}")
+        if self.crops.shape != (n, FACE_SIZE, FACE_SIZE, 3):
+            raise ValueError(f"crops must be ({n}, 96, 96, 3), got {self.crops.shape}")
+        height, width = self.frames.shape[1:3]
+        x1, y1, x2, y2 = np.asarray(self.boxes).T
+        if not (
+            (x1 >= 0).all()
+            and (y1 >= 0).all()
+            and (x2 <= width).all()
+            and (y2 <= height).all()
+            and (x2 > x1).all()
+            and (y2 > y1).all()
+        ):
+            raise ValueError(f"face boxes must lie inside the {width}x{height} frames")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @classmethod
+    def from_prepared(cls, prepared: PreparedAvatar) -> AvatarFaces:
+        """The frames, boxes and crops of a prepared avatar (frames decoded if needed)."""
+        return cls(frames=prepared.load_frames(), boxes=prepared.boxes, crops=prepared.crops)
 
 
 def prepare_avatar(

@@ -87,9 +87,8 @@ class Wav2LipEngine:
         s = self.settings
         started = time.monotonic()
         core = load_core(s)  # says so clearly if torch does not import
-        from wav2lip_fast.engine import AvatarFaces
         from wav2lip_fast.faces import FaceDetectionError
-        from wav2lip_fast.prepare import AvatarPrepareError, prepare_avatar
+        from wav2lip_fast.prepare import AvatarFaces, AvatarPrepareError, prepare_avatar
 
         try:
             prepared = prepare_avatar(
