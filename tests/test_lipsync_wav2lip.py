@@ -331,7 +331,7 @@ def test_the_avatar_is_read_beside_the_model_load_and_cancelled_on_failure(
     bad = settings.model_copy(
         update={"lipsync": settings.lipsync.model_copy(update={"checkpoint": bogus})}
     )
-    with pytest.raises(OneShotError, match="lipsync.checkpoint"):
+    with pytest.raises(OneShotError, match=r"lipsync\.checkpoint"):
         lipsync_file(face, speech, tmp_path / "o.mp4", bad, size=(W, H), progress=False)
     assert not [t for t in threading.enumerate() if t.name.startswith("lipsync-avatar")]
     assert not (tmp_path / "o.mp4").exists()
