@@ -9,6 +9,7 @@ from torch import nn
 
 from tests.wav2lip_media import randomize
 from wav2lip_fast import FastGenerator, Wav2Lip, fold_batchnorm
+from wav2lip_fast.fast import LOWER_FROM_ROW
 from wav2lip_fast.winograd import (
     MIN_CHANNELS,
     WinogradConv3x3,
@@ -136,4 +137,15 @@ def test_generator_with_winograd_equals_plain_model() -> None:
         full = generator.generate(mel, skips)
         lower = generator.generate(mel, skips, lower_only=True)
         assert float((full - expected).abs().max()) < 1e-4
-        assert float((lower - expected)[:, :, 40:].abs().max()) < 1e-4
+        assert float((lower - expected)[:, :, LOWER_FROM_ROW:].abs().max()) < 1e-4
+
+
+def test_filters_are_transformed_only_for_layers_that_tile() -> None:
+    torch.manual_seed(3)
+    layer = WinogradConv3x3(nn.Conv2d(8, 8, 3, 1, 1))
+    with torch.no_grad():
+        layer(torch.randn(1, 8, 3, 3))  # direct path
+        assert layer._u is None
+        layer(torch.randn(1, 8, 8, 8))
+    u = layer.transformed_filters()
+    assert u.shape == (36, 8, 8) and layer.transformed_filters() is u  # made once

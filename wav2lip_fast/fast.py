@@ -349,25 +349,29 @@ class FastGenerator:
 
 # ------------------------------------------------------------------ lower-half decode
 
-# Rows of the 96x96 output that decode_lower computes exactly (the soft paste-back
-# uses rows from about 47 down; see wav2lip_fast.paste.MASK_TOP).
-LOWER_FROM_ROW = 40
+# Rows of the 96x96 output that decode_lower computes exactly. The soft paste-back
+# gives weight 0 to every box row above round(MASK_TOP * height) + 1, and the bilinear
+# resize reads face row floor((y + 0.5) * 96 / height - 0.5) and the one below for box
+# row y, so it never reads a face row above 47 with a non-zero weight, whatever the box
+# size (tested for every height from 8 to 720 pixels).
+LOWER_FROM_ROW = 47
 # Where each late decoder block's input is cut (absolute row at that block's
 # resolution), so that every row from LOWER_FROM_ROW of the output is exact:
 # a 3x3 convolution (padding 1) on rows a.. is exact from a+1 (row a sees zeros above
 # instead of row a-1); the stride-2 transposed convolution (k3, p1, output_padding 1)
 # maps exact input rows a.. to exact output rows 2a.. (output row 2a draws only on
-# input row a). Through the plan: d4 input 12px rows 2.. -> ConvT 4.. -> two residual
-# 3x3 convs, exact from 6; d5 cut at 7 -> 14.. -> exact from 16; d6 cut at 18 -> 36..
-# -> exact from 38; the output block's 3x3 conv -> exact from 39 <= LOWER_FROM_ROW.
-_LOWER_PLAN: dict[int, tuple[int, int]] = {4: (12, 2), 5: (24, 7), 6: (48, 18)}
+# input row a), so a block (transposed convolution, two residual 3x3 convolutions) fed
+# rows a.. is exact from 2a+2. Backwards from the output block's 3x3 convolution (needs
+# rows 46..): d6 cut at 22 (48 px) -> 46; d5 at 10 (24 px) -> 22; d4 at 4 (12 px) ->
+# 10; d3 at 1 (6 px) -> 4.
+_LOWER_PLAN: dict[int, tuple[int, int]] = {3: (6, 1), 4: (12, 4), 5: (24, 10), 6: (48, 22)}
 
 
 def decode_lower(model: GeneratorFlow, embedding: Tensor, skips: Sequence[Tensor]) -> Tensor:
     """The decoder for output rows ``LOWER_FROM_ROW``..95 only; other rows are 0.
 
-    The three last decoder stages and the output block (about 70 % of the per-frame
-    cost) run on the rows that the lower face depends on, about 30 % less arithmetic
+    The four last decoder stages and the output block (about 80 % of the per-frame
+    cost) run on the rows that the lower face depends on, about 40 % less arithmetic
     in all, with the same result on the rows computed (tested to float rounding).
     """
     x = embedding

@@ -122,7 +122,6 @@ class WinogradConv3x3(nn.Module):
     direct convolution. The output is channels-last.
     """
 
-    u: Tensor  # (36, cin, cout): the transformed filters
     bias: Tensor
     weight: Tensor
     bt: Tensor
@@ -143,12 +142,7 @@ class WinogradConv3x3(nn.Module):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.group_values = group_values
         self.min_tile_use = min_tile_use
-        g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
-        # U[i*6+j, cin, cout] = (G w[cout, cin] G^T)[i, j], made in float64, rounded once.
-        u = torch.einsum("ia,kcab,jb->ijck", g, weight.double(), g)
-        self.register_buffer(
-            "u", u.reshape(TILE_IN * TILE_IN, self.in_channels, self.out_channels).float()
-        )
+        self._u: Tensor | None = None  # made at the first tiled call (4x the weights)
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(weight.shape[0])
         self.register_buffer("bias", bias.float().clone())
         self.register_buffer("weight", weight.float().clone())  # for the small-input path
@@ -157,6 +151,19 @@ class WinogradConv3x3(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size=(3, 3), F(4x4, 3x3)"
+
+    def transformed_filters(self) -> Tensor:
+        """(36, cin, cout): ``U[i*6+j, c, k] = (G w[k, c] G^T)[i, j]`` (float64, rounded once).
+
+        Made on first use, so a layer that only ever sees small maps (and so runs the
+        direct convolution) never holds it.
+        """
+        w = self.weight
+        if self._u is None or self._u.device != w.device:
+            g = torch.tensor(_G, dtype=torch.float64, device=w.device)
+            u = torch.einsum("ia,kcab,jb->ijck", g, w.double(), g)
+            self._u = u.reshape(TILE_IN * TILE_IN, self.in_channels, self.out_channels).float()
+        return self._u
 
     def _gains(self, height: int, width: int) -> bool:
         if height < TILE_OUT or width < TILE_OUT:
@@ -179,6 +186,7 @@ class WinogradConv3x3(nn.Module):
         )
         out_nhwc = out.permute(0, 2, 3, 1)  # a contiguous view
         x_nhwc = x.permute(0, 2, 3, 1)
+        u = self.transformed_filters()
         per_frame = rows * cols * t * t * max(channels, cout)
         group = max(1, self.group_values // per_frame)
         for start in range(0, batch, group):
@@ -199,7 +207,7 @@ class WinogradConv3x3(nn.Module):
             # V = B^T d B for every tile and channel: rows, then columns.
             v = torch.matmul(self.bt, (self.bt @ d).view(t, t, tiles * channels))
             # 36 channel-mixing products: (tiles x cin) @ (cin x cout).
-            mixed = torch.bmm(v.view(t * t, tiles, channels), self.u)
+            mixed = torch.bmm(v.view(t * t, tiles, channels), u)
             # Y = A^T M A: rows, then columns -> (m, m, tiles * cout).
             y = torch.matmul(self.at, (self.at @ mixed.view(t, t * tiles * cout)).view(m, t, -1))
             y = y.view(m, m, n, rows, cols, cout).permute(2, 3, 0, 4, 1, 5)
