@@ -15,7 +15,7 @@ start small (the first frames can go on air while the rest is generated) and gro
    cached per avatar frame (:class:`wav2lip_fast.FastGenerator`), giving 96x96 faces,
    times 255 truncated to uint8 as the reference does; with the soft paste only the
    rows it uses are decoded (:func:`wav2lip_fast.fast.decode_lower`, exact there,
-   about 40 % less arithmetic);
+   about 35 % less arithmetic);
 4. each face is pasted into its frame (:class:`wav2lip_fast.paste.Paster`, soft mask
    by default, the reference's hard paste as an option).
 

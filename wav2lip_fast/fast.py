@@ -370,9 +370,9 @@ _LOWER_PLAN: dict[int, tuple[int, int]] = {3: (6, 1), 4: (12, 4), 5: (24, 10), 6
 def decode_lower(model: GeneratorFlow, embedding: Tensor, skips: Sequence[Tensor]) -> Tensor:
     """The decoder for output rows ``LOWER_FROM_ROW``..95 only; other rows are 0.
 
-    The four last decoder stages and the output block (about 80 % of the per-frame
-    cost) run on the rows that the lower face depends on, about 40 % less arithmetic
-    in all, with the same result on the rows computed (tested to float rounding).
+    The four last decoder stages and the output block run on the rows that the lower
+    face depends on: 2.41 instead of 3.66 GMAC per audio window (34 % less), with the
+    same result on the rows computed (tested to float rounding).
     """
     x = embedding
     offset = 0  # the absolute row of x's first row, at x's resolution
