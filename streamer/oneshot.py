@@ -179,7 +179,8 @@ def lipsync_file(
     )
     # The avatar (cache lookup, face detection on a miss, frame decoding) is read in a
     # thread while torch imports and the checkpoint loads: those mostly hold the GIL
-    # or wait on the disk, the video decoder releases the GIL (about 1.5 s saved).
+    # or wait on the disk, the video decoder releases the GIL (0.5-1 s saved on the
+    # benchmark's 10 s clip).
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lipsync-avatar")
     try:

@@ -197,7 +197,7 @@ class WinogradConv3x3(nn.Module):
             xp = F.pad(
                 x_nhwc[start : start + n],
                 (0, 0, 1, cols * m + 1 - width, 1, rows * m + 1 - height),
-            )
+            ).contiguous()  # the strides below assume a plain NHWC block
             hp, wp = xp.shape[1], xp.shape[2]
             # d[u, v, b, r, c, ch] = xp[b, r*m + u, c*m + v, ch]: the overlapping 6x6 tiles.
             d = xp.as_strided(
