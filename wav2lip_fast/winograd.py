@@ -31,6 +31,8 @@ GPUs get none of this: cuDNN picks its own algorithms (Winograd among them).
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -89,7 +91,7 @@ def _same_3x3(conv: nn.Module) -> bool:
     )
 
 
-def use_winograd(conv: nn.Module) -> bool:
+def use_winograd(conv: nn.Module) -> TypeGuard[nn.Conv2d]:
     """Whether ``conv`` is a convolution :class:`WinogradConv3x3` replaces with gain."""
     return (
         isinstance(conv, nn.Conv2d)
@@ -108,7 +110,6 @@ def winograd_convs(model: nn.Module) -> int:
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if use_winograd(child):
-                assert isinstance(child, nn.Conv2d)
                 setattr(module, name, WinogradConv3x3(child))
                 swapped += 1
     return swapped
