@@ -21,6 +21,7 @@ import numpy as np
 from streamer.audio import Audio, normalize_loudness, pad_to_frames, resample, to_int16
 from streamer.avatar import Avatar
 from streamer.config import OutputSettings
+from streamer.faults import Faults
 from streamer.lipsync.base import LipSyncEngine
 from streamer.messages import AnswerAborted, AnswerMessage, Clip, Segment
 from streamer.tts.base import TTSEngine
@@ -30,14 +31,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# A call in the worker that takes longer than this means the worker is stuck (a hung
+# voice or lip-sync engine): the daemon exits with that reason rather than stall.
+WORKER_STALL_S = 120.0
+
+
+class WorkerStuck(RuntimeError):
+    """The builder's worker thread did not come back from a call."""
+
+
 class ClipPlayer(Protocol):
     """The publisher, as the builder sees it."""
 
     async def put(self, clip: Clip) -> object: ...
-
-    def skip(self, answer_id: str) -> object: ...
-
-    def on_air(self) -> str | None: ...
 
     def next_avatar_position(self) -> int: ...
 
@@ -64,6 +70,10 @@ class VideoBuilder:
         output: OutputSettings,
         player: ClipPlayer,
         speech_text: Callable[[str], str] | None = None,
+        *,
+        on_fatal: Callable[[str], None] | None = None,
+        faults: Faults | None = None,
+        stall_s: float = WORKER_STALL_S,
     ) -> None:
         if output.sample_rate % output.fps:
             raise ValueError(
@@ -79,16 +89,34 @@ class VideoBuilder:
         self.speech_text = speech_text
         self.stats = BuildStats()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-builder")
-        self._skipped: set[str] = set()
+        self._on_fatal = on_fatal
+        self._faults = faults or Faults()
+        self.stall_s = stall_s
+        self._stuck: str | None = None
 
-    async def _in_worker(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
+    async def _in_worker(self, fn: Callable[[], T], what: str = "work") -> T:
+        """Run ``fn`` in the worker; a call that never returns is a fatal error."""
+        if self._stuck is not None:
+            raise WorkerStuck(self._stuck)
+        future = asyncio.get_running_loop().run_in_executor(self._worker, fn)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.stall_s)
+        except TimeoutError:
+            self._stuck = (
+                f"the video builder's worker thread has been stuck in {what} for "
+                f"{self.stall_s:.0f} s"
+            )
+            if self._on_fatal is not None:
+                self._on_fatal(self._stuck)
+            raise WorkerStuck(self._stuck) from None
 
     async def start(self) -> None:
         """Load the voice and the lip-sync model once; errors surface at start."""
         started = time.monotonic()
-        await self._in_worker(self.tts.load)
-        await self._in_worker(lambda: self.lipsync.load(self.avatar))
+        # Loading may take minutes (a big model on a slow disk): no stall limit here.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._worker, self.tts.load)
+        await loop.run_in_executor(self._worker, lambda: self.lipsync.load(self.avatar))
         log.info(
             "video builder ready in %.1f s: voice %s, lip-sync %s, avatar %s (%d frames)",
             time.monotonic() - started,
@@ -103,25 +131,14 @@ class VideoBuilder:
 
     # ------------------------------------------------------------------ next stage
 
-    def on_air(self) -> str | None:
-        return self.player.on_air()
-
-    def skip(self, answer_id: str) -> None:
-        if len(self._skipped) >= 256:  # on air for days: keep only recent skips
-            self._skipped.clear()
-        self._skipped.add(answer_id)
-        self.player.skip(answer_id)
-
     async def __call__(self, item: AnswerMessage) -> None:
         if isinstance(item, AnswerAborted):
             # The answer ends here: an empty final clip tells the publisher.
             await self.player.put(self._end_marker(item.answer_id, -1))
             return
-        if item.answer_id in self._skipped:
-            return
         try:
             await self._build(item)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, WorkerStuck):
             raise
         except Exception:
             self.stats.failed_segments += 1
@@ -137,8 +154,10 @@ class VideoBuilder:
 
     def _speak(self, text: str) -> tuple[Audio, int]:
         """Text → speech at the stream's rate, padded to whole frames."""
+        self._faults.check("worker")
         if self.speech_text is not None:
             text = self.speech_text(text)
+        self._faults.check("tts")
         speech = self.tts.synthesize(text)
         speech = normalize_loudness(speech)
         if speech.rate != self.output.sample_rate:
@@ -147,7 +166,7 @@ class VideoBuilder:
 
     async def _build(self, segment: Segment) -> None:
         started = time.monotonic()
-        speech, n_frames = await self._in_worker(lambda: self._speak(segment.text))
+        speech, n_frames = await self._in_worker(lambda: self._speak(segment.text), "the voice")
         pcm = to_int16(speech.samples)
         per_frame = self.output.sample_rate // self.output.fps
         # Drawn from where the avatar will be when this segment plays, so a video
@@ -158,7 +177,7 @@ class VideoBuilder:
         busy = time.monotonic() - started
         while done < n_frames:
             t0 = time.monotonic()
-            frames = await self._in_worker(lambda: next(batches, None))
+            frames = await self._in_worker(lambda: self._render_next(batches), "lip-sync")
             busy += time.monotonic() - t0
             if frames is None:
                 break
@@ -189,6 +208,10 @@ class VideoBuilder:
             n_frames / self.output.fps,
             busy,
         )
+
+    def _render_next(self, batches: Iterator[np.ndarray]) -> np.ndarray | None:
+        self._faults.check("lipsync")
+        return next(batches, None)
 
     def _end_marker(self, answer_id: str, index: int) -> Clip:
         height, width = self.output.height, self.output.width

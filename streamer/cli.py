@@ -247,19 +247,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _config_failed(exc)
     # Imported after the config is known to be good: a bad config fails fast.
     from streamer.daemon import Daemon, PrintSink, run_daemon
+    from streamer.faults import Faults
     from streamer.logs import setup_logging
 
     log_file = settings.data_dir / "streamer.log" if settings.log.file else None
     secret_filter = setup_logging(settings.log.level, settings.log.format, log_file)
     expected = startup_errors()
     try:
+        faults = Faults.from_env(os.environ)
+        sink = None
+        if args.no_video:
+            from streamer.speech_text import SpeechText
+
+            # What the voice would read, one line a segment.
+            sink = PrintSink(sys.stdout, speak=SpeechText(settings.tts.text))
         daemon = Daemon(
             settings,
             env=os.environ,
             secret_filter=secret_filter,
             once=args.once,
-            sink=PrintSink(sys.stdout) if args.no_video else None,
+            sink=sink,
+            faults=faults,
         )
+    except ValueError as exc:  # a bad STREAMER_FAULTS
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except SecretError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -94,9 +94,12 @@ class CommandSettings(_Model):
     clear: str = "clear"
     pause: str = "pause"
     resume: str = "resume"
-    # Chat replies; {user} is the asker's display name (in picked_template: every asker
-    # of a merged question, e.g. "Alice @bob"). Empty string = no reply.
+    # Chat replies; {user} is the asker's display name (in queued_template and
+    # picked_template: every asker of a merged question, e.g. "Alice @bob").
+    # Empty string = no reply. ack: accepted into the pool; queued: picked for an
+    # answer ({position} in line, 1 = the next one heard); picked: the answer is on air.
     ack_template: str = "@{user}, your question is in the queue"
+    queued_template: str = "@{user}, your question is number {position} in line"
     picked_template: str = "@{user}, answering now"
     # Reply to rejected questions ({user}, {reason}); empty = log only.
     reject_template: str = "@{user}, {reason}"

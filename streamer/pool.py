@@ -22,23 +22,32 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import math
 import random
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from streamer.config import PoolSettings
-from streamer.messages import Question, Role
+from streamer.messages import Question
+from streamer.pool_policy import choose, effective_level, normalize_text, priority_level
 from streamer.store import ACTIVE, QuestionStore, Status, StoredQuestion
+
+__all__ = [
+    "AddResult",
+    "AddStatus",
+    "QuestionPool",
+    "effective_level",
+    "normalize_text",
+    "priority_level",
+]
 
 logger = logging.getLogger(__name__)
 
 REASON_EXPIRED = "expired"
 REASON_CLEARED_ON_PICK = "cleared on pick"
 REASON_CLEARED_BY_MODERATOR = "cleared by moderator"
+REASON_INTERRUPTED_ON_AIR = "the program stopped while it was on air"
 
 
 class AddStatus(enum.StrEnum):
@@ -54,45 +63,6 @@ class AddResult:
     # MERGED: the existing question, with the new asker, role and bits merged in.
     # POOL_FULL: the question given to ``add`` (not stored).
     question: Question
-
-
-def normalize_text(text: str) -> str:
-    """The duplicate key of a question (stored as ``norm_text``); the only such function.
-
-    Compatibility forms folded (fullwidth letters, ligatures, "…"), case, accents,
-    punctuation, invisible format characters (zero-width, bidi) and spacing ignored:
-    "What's UP?!" and "whats up" are equal. Emoji and other symbols are kept, so
-    "do you like 🐱?" and "do you like 🐶?" stay two questions.
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    folded = unicodedata.normalize("NFKD", decomposed.casefold())
-    kept = (
-        c
-        for c in folded
-        if not unicodedata.combining(c) and not unicodedata.category(c).startswith(("P", "Cf"))
-    )
-    return " ".join("".join(kept).split())
-
-
-def priority_level(question: Question) -> int:
-    """0 (best) to 5: broadcaster/moderator, VIP, bits, subscriber, first-time, others."""
-    if question.role <= Role.MODERATOR:
-        return 0
-    if question.role == Role.VIP:
-        return 1
-    if question.bits > 0:
-        return 2
-    if question.role == Role.SUBSCRIBER:
-        return 3
-    if question.role == Role.FIRST_TIME:
-        return 4
-    return 5
-
-
-def effective_level(question: Question, now: float, aging_s: float) -> int:
-    """``priority_level`` minus one per ``aging_s`` seconds waited since it was asked."""
-    waited = max(0.0, now - question.asked_at)
-    return priority_level(question) - math.floor(waited / aging_s)
 
 
 def _describe(q: Question) -> str:
@@ -131,13 +101,21 @@ class QuestionPool:
 
     def _restore(self) -> None:
         now = self._clock()
-        interrupted = self._store.restore_interrupted(now)
-        for stored in interrupted:
+        requeued, truncated = self._store.restore_interrupted(
+            now, truncated_reason=REASON_INTERRUPTED_ON_AIR
+        )
+        for stored in requeued:
             logger.warning(
                 "question %s (%r) was being answered when the program stopped: "
                 "it is back at the front of the build queue",
                 _describe(stored.question),
                 stored.question.text,
+            )
+        for stored in truncated:
+            logger.warning(
+                "answer %s truncated: %s (it is not spoken again)",
+                _describe(stored.question),
+                REASON_INTERRUPTED_ON_AIR,
             )
         self._store.prune()
         counts = self._store.counts()
@@ -146,7 +124,7 @@ class QuestionPool:
             self._store.path,
             counts[Status.POOLED],
             counts[Status.QUEUED],
-            len(interrupted),
+            len(requeued),
             counts[Status.DONE] + counts[Status.DROPPED],
         )
 
@@ -235,7 +213,7 @@ class QuestionPool:
         pooled = self._store.with_status(Status.POOLED)
         if not pooled:
             return None
-        chosen = self._choose(pooled, now)
+        chosen = choose(self._settings, pooled, now, self._rng)
         dropped: list[StoredQuestion] = []
         with self._store.transaction():
             self._store.mark_queued(chosen.id, now)
@@ -256,22 +234,6 @@ class QuestionPool:
         )
         self._wake_builders()
         return chosen.question
-
-    def _choose(self, pooled: list[StoredQuestion], now: float) -> StoredQuestion:
-        policy = self._settings.policy
-        if policy == "fifo":
-            return pooled[0]  # insertion order
-        if policy == "random":
-            return pooled[self._rng.randrange(len(pooled))]
-        aging_s = self._settings.aging_s
-        return min(
-            pooled,
-            key=lambda s: (
-                effective_level(s.question, now, aging_s),
-                -s.question.bits,
-                s.seq,
-            ),
-        )
 
     # ------------------------------------------------------------------ build queue
 
@@ -340,6 +302,46 @@ class QuestionPool:
         self._store.finish([answer_id], Status.DROPPED, now, reason=why, attempts=attempts)
         logger.warning("question %s dropped: %s", who, why)
         return "dropped"
+
+    def mark_speaking(self, answer_id: str) -> bool:
+        """The answer is being heard: after a crash it ends truncated, not spoken again."""
+        return self._store.mark_speaking(answer_id, self._clock())
+
+    def record(self, answer_id: str, outcome: str, reason: str = "") -> str:
+        """The one place an answer's end is stored; returns what became of the question.
+
+        ``outcome`` is the answer's terminal state: done and truncated answer the
+        question; skipped and failed drop it; requeued puts it back in the pool, or
+        drops it once it failed ``max_attempts`` times. The caller logs the one line.
+        """
+        now = self._clock()
+        why = reason or None
+        busy = (Status.QUEUED, Status.BUILDING)
+        if outcome in ("done", "truncated"):
+            ok = self._store.finish(
+                [answer_id], Status.DONE, now, reason=why, sources=busy, outcome=outcome
+            )
+            return "answered" if ok else self._not_active(answer_id)
+        if outcome == "requeued":
+            stored = self._store.get(answer_id)
+            if stored is None or stored.status not in busy:
+                return self._not_active(answer_id)
+            attempts = stored.attempts + 1
+            max_attempts = self._settings.max_attempts
+            if attempts < max_attempts:
+                self._store.return_to_pool(answer_id, now, attempts=attempts)
+                return f"back in the pool, attempt {attempts} of {max_attempts}"
+            last = f"failed {attempts} times, last: {reason}"
+            self._store.finish(
+                [answer_id], Status.DROPPED, now, reason=last, attempts=attempts, outcome="failed"
+            )
+            return f"dropped after {attempts} attempts"
+        ok = self._store.finish([answer_id], Status.DROPPED, now, reason=why, outcome=outcome)
+        return "dropped" if ok else self._not_active(answer_id)
+
+    def _not_active(self, answer_id: str) -> str:
+        stored = self._store.get(answer_id)
+        return "not stored" if stored is None else f"already {stored.status.value}"
 
     def requeue(self, answer_id: str) -> bool:
         """Put a queued or building question back in the pool without counting an attempt."""

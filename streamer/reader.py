@@ -196,7 +196,19 @@ class ChatReader:
         self._count(verdict)
         return verdict
 
-    def picked(self, question: Question) -> None:
+    def queued(self, question: Question, position: int) -> None:
+        """Tell the asker the question was picked and where it is in line (1 = next)."""
+        template = self._commands.queued_template
+        if not template:
+            return
+        try:
+            text = template.format(user="{user}", position=position)
+        except Exception as exc:
+            logger.warning("chat reply template %r is broken (%s): plain text sent", template, exc)
+            text = "@{user}"
+        self._send(text, _askers_text(question), "")
+
+    def answering(self, question: Question) -> None:
         """Tell everyone who asked the question (duplicates merged) that it is answered now."""
         self._send(self._commands.picked_template, _askers_text(question), "")
 

@@ -22,166 +22,45 @@ refused with ``StoreError`` (never moved or changed).
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from streamer.messages import Question, Role
+from streamer.store_schema import (
+    ACTIVE,
+    FINISHED,
+    OUTCOME_SPEAKING,
+    SCHEMA_VERSION,
+    SELECT,
+    Status,
+    StoredQuestion,
+    StoreError,
+    Unusable,
+    is_corruption,
+    move_aside,
+    prepare,
+    row_to_stored,
+)
+
+__all__ = [
+    "ACTIVE",
+    "FINISHED",
+    "OUTCOME_SPEAKING",
+    "SCHEMA_VERSION",
+    "QuestionStore",
+    "Status",
+    "StoreError",
+    "StoredQuestion",
+]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 DEFAULT_KEEP_FINISHED = 1000
-
-# SQLite primary result codes that mean "this file is damaged or not a database".
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
-
-
-class Status(enum.StrEnum):
-    POOLED = "pooled"  # waiting in the pool to be picked
-    QUEUED = "queued"  # picked: waiting in the build queue
-    BUILDING = "building"  # its answer is being produced
-    DONE = "done"  # answered
-    DROPPED = "dropped"  # expired, cleared, skipped or failed too often (see ``reason``)
-
-
-ACTIVE: frozenset[Status] = frozenset({Status.POOLED, Status.QUEUED, Status.BUILDING})
-FINISHED: frozenset[Status] = frozenset({Status.DONE, Status.DROPPED})
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS questions (
-    id           TEXT PRIMARY KEY,
-    user         TEXT NOT NULL,
-    display_name TEXT NOT NULL,
-    text         TEXT NOT NULL,
-    norm_text    TEXT NOT NULL,            -- normalized text, for duplicate detection
-    role         INTEGER NOT NULL,         -- messages.Role
-    bits         INTEGER NOT NULL DEFAULT 0,
-    asked_at     REAL NOT NULL,            -- wall clock, seconds (base of priority aging)
-    askers       TEXT NOT NULL,            -- JSON list of login names
-    status       TEXT NOT NULL CHECK (status IN
-                     ('pooled', 'queued', 'building', 'done', 'dropped')),
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    seq          INTEGER NOT NULL UNIQUE,  -- insertion order
-    pooled_at    REAL NOT NULL,            -- entered the pool (again): base of expiry
-    queue_seq    INTEGER,                  -- order in the build queue (queued/building)
-    queued_at    REAL,
-    updated_at   REAL NOT NULL,
-    reason       TEXT                      -- why it was dropped
-);
-CREATE INDEX IF NOT EXISTS questions_status ON questions (status, seq);
-CREATE INDEX IF NOT EXISTS questions_norm ON questions (norm_text, status);
-"""
-
-_COLUMNS = (
-    "id",
-    "user",
-    "display_name",
-    "text",
-    "norm_text",
-    "role",
-    "bits",
-    "asked_at",
-    "askers",
-    "status",
-    "attempts",
-    "seq",
-    "pooled_at",
-    "queue_seq",
-    "queued_at",
-    "updated_at",
-    "reason",
-)
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM questions"
-
-
-class StoreError(Exception):
-    """The question database cannot be used (and was left untouched)."""
-
-
-class _Unusable(Exception):
-    """The file opened but is not a question database we can use: move it aside."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredQuestion:
-    """A question as stored: the message plus its place in the pool's life cycle."""
-
-    question: Question
-    status: Status
-    attempts: int
-    seq: int
-    norm_text: str
-    pooled_at: float
-    queue_seq: int | None
-    queued_at: float | None
-    updated_at: float
-    reason: str | None
-
-    @property
-    def id(self) -> str:
-        return self.question.id
-
-
-def _row_to_stored(row: Sequence[Any]) -> StoredQuestion:
-    (
-        id_,
-        user,
-        display_name,
-        text,
-        norm_text,
-        role,
-        bits,
-        asked_at,
-        askers,
-        status,
-        attempts,
-        seq,
-        pooled_at,
-        queue_seq,
-        queued_at,
-        updated_at,
-        reason,
-    ) = row
-    question = Question(
-        id=id_,
-        user=user,
-        display_name=display_name,
-        text=text,
-        role=Role(role),
-        bits=bits,
-        asked_at=asked_at,
-        askers=tuple(json.loads(askers)),
-    )
-    return StoredQuestion(
-        question=question,
-        status=Status(status),
-        attempts=attempts,
-        seq=seq,
-        norm_text=norm_text,
-        pooled_at=pooled_at,
-        queue_seq=queue_seq,
-        queued_at=queued_at,
-        updated_at=updated_at,
-        reason=reason,
-    )
-
-
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        # Python raises plain DatabaseError for SQLITE_CORRUPT/SQLITE_NOTADB; other
-        # failures (cannot open, read-only, locked) are OperationalError.
-        return not isinstance(exc, sqlite3.OperationalError)
-    return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
 class QuestionStore:
@@ -210,10 +89,10 @@ class QuestionStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = self._open()
-        except (sqlite3.DatabaseError, _Unusable) as exc:
-            if isinstance(exc, sqlite3.DatabaseError) and not _is_corruption(exc):
+        except (sqlite3.DatabaseError, Unusable) as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and not is_corruption(exc):
                 raise StoreError(f"cannot open the question database {self.path}: {exc}") from exc
-            moved = self._move_aside()
+            moved = move_aside(self.path)
             logger.error(
                 "question database %s is unreadable (%s): moved it aside as %s and started "
                 "an empty one; the questions in it are not restored (inspect the old file "
@@ -229,50 +108,11 @@ class QuestionStore:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None)
         try:
-            self._prepare(conn)
+            prepare(conn, self.path, self._synchronous)
         except BaseException:
             conn.close()
             raise
         return conn
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"question database {self.path} has schema version {version}, newer than "
-                f"this program's {SCHEMA_VERSION}: upgrade streamer or point data_dir elsewhere"
-            )
-        check = conn.execute("PRAGMA quick_check").fetchall()
-        if [tuple(r) for r in check] != [("ok",)]:
-            raise _Unusable("integrity check failed: " + "; ".join(str(r[0]) for r in check[:5]))
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            logger.warning("question database %s: journal_mode is %s, not wal", self.path, mode)
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        if version == 0:
-            # One transaction: the tables and the version appear together or not at all.
-            conn.executescript(
-                f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            )
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(questions)")}
-        missing = [c for c in _COLUMNS if c not in columns]
-        if missing:
-            raise _Unusable(f"table 'questions' lacks columns {missing}")
-
-    def _move_aside(self) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-        for suffix in ("-wal", "-shm"):
-            side = self.path.with_name(self.path.name + suffix)
-            if side.exists():
-                side.replace(target.with_name(target.name + suffix))
-        if self.path.exists():
-            self.path.replace(target)
-        return target
 
     # ------------------------------------------------------------------ plumbing
 
@@ -307,8 +147,8 @@ class QuestionStore:
         self._conn.execute("COMMIT")
 
     def _select(self, where: str, params: Sequence[Any] = ()) -> list[StoredQuestion]:
-        rows = self._conn.execute(f"{_SELECT} {where}", params).fetchall()
-        return [_row_to_stored(r) for r in rows]
+        rows = self._conn.execute(f"{SELECT} {where}", params).fetchall()
+        return [row_to_stored(r) for r in rows]
 
     # ------------------------------------------------------------------ reads
 
@@ -454,7 +294,7 @@ class QuestionStore:
                 question_id,
                 [Status.QUEUED, Status.BUILDING],
                 "status = 'pooled', attempts = ?, pooled_at = ?, queue_seq = NULL, "
-                "queued_at = NULL, updated_at = ?",
+                "queued_at = NULL, updated_at = ?, outcome = NULL",
                 (attempts, now, now),
             )
 
@@ -467,9 +307,11 @@ class QuestionStore:
         reason: str | None = None,
         attempts: int | None = None,
         sources: Iterable[Status] = ACTIVE,
+        outcome: str | None = None,
     ) -> list[str]:
         """``sources`` (default: any active) -> done/dropped; returns the ids that moved.
 
+        ``outcome`` is how the answer ended (None: the question never got one).
         Prunes the finished rows beyond ``keep_finished``.
         """
         moved: list[str] = []
@@ -480,34 +322,59 @@ class QuestionStore:
                     question_id,
                     src,
                     "status = ?, reason = ?, attempts = COALESCE(?, attempts), "
-                    "queue_seq = NULL, updated_at = ?",
-                    (status.value, reason, attempts, now),
+                    "queue_seq = NULL, updated_at = ?, outcome = ?",
+                    (status.value, reason, attempts, now, outcome),
                 ):
                     moved.append(question_id)
             if moved:
                 self.prune()
         return moved
 
-    def restore_interrupted(self, now: float) -> list[StoredQuestion]:
-        """building -> queued, at the front of the build queue, keeping their order.
+    def mark_speaking(self, question_id: str, now: float) -> bool:
+        """A building question's answer is being heard: a restart must not repeat it."""
+        with self.transaction():
+            return self._move(
+                question_id,
+                [Status.BUILDING],
+                "outcome = ?, updated_at = ?",
+                (OUTCOME_SPEAKING, now),
+            )
 
-        Returns the questions moved (for the log), in their new queue order.
+    def restore_interrupted(
+        self, now: float, *, truncated_reason: str
+    ) -> tuple[list[StoredQuestion], list[StoredQuestion]]:
+        """After a stop or a crash: what was ``building`` is settled, nothing is lost.
+
+        An answer already heard (``outcome`` speaking) ends where it stopped: done,
+        outcome truncated, never spoken again. The others go back to the front of the
+        build queue, keeping their order. Returns (requeued, truncated), as now stored.
         """
         with self.transaction():
             building = self.with_status(Status.BUILDING)
-            if building:
+            heard = [s for s in building if s.outcome == OUTCOME_SPEAKING]
+            unheard = [s for s in building if s.outcome != OUTCOME_SPEAKING]
+            self.finish(
+                [s.id for s in heard],
+                Status.DONE,
+                now,
+                reason=truncated_reason,
+                sources=[Status.BUILDING],
+                outcome="truncated",
+            )
+            if unheard:
                 row = self._conn.execute(
                     "SELECT MIN(queue_seq) FROM questions WHERE status = 'queued'"
                 ).fetchone()
-                front = (row[0] if row[0] is not None else 1) - len(building)
-                for i, stored in enumerate(building):
+                front = (row[0] if row[0] is not None else 1) - len(unheard)
+                for i, stored in enumerate(unheard):
                     self._conn.execute(
-                        "UPDATE questions SET status = 'queued', queue_seq = ?, updated_at = ? "
-                        "WHERE id = ?",
+                        "UPDATE questions SET status = 'queued', queue_seq = ?, updated_at = ?, "
+                        "outcome = NULL WHERE id = ?",
                         (front + i, now, stored.id),
                     )
-            restored = [self.get(s.id) for s in building]
-        return [s for s in restored if s is not None]
+            requeued = [self.get(s.id) for s in unheard]
+            truncated = [self.get(s.id) for s in heard]
+        return [s for s in requeued if s is not None], [s for s in truncated if s is not None]
 
     def prune(self) -> int:
         """Delete finished rows beyond the newest ``keep_finished``; returns how many."""

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from streamer.avatar import load_avatar
 from streamer.builder import VideoBuilder
 from streamer.config import Settings
+from streamer.faults import Faults
 from streamer.lipsync import make_lipsync
 from streamer.messages import AnswerMessage
 from streamer.publisher import Publisher
@@ -39,13 +40,19 @@ def local_rtmp_port(url: str) -> int | None:
 
 
 class MediaStage:
-    """Segments in, a live RTMP stream out."""
+    """Segments in, a live RTMP stream out. It reports playback (the publisher's
+    ``first_frame`` and ``answer_done`` events) through ``on_event``; ``on_fatal`` hears
+    of a failure it cannot mend (the daemon exits with that reason)."""
+
+    reports_playback = True
 
     def __init__(
         self,
         settings: Settings,
         *,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        on_fatal: Callable[[str], None] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.settings = settings
         output = settings.output
@@ -59,7 +66,9 @@ class MediaStage:
         )
         if output.answers_dir is None and output.keep_answers:
             output = output.model_copy(update={"answers_dir": default_answers_dir()})
-        self.publisher = Publisher(output, self.avatar.frame, on_event=on_event)
+        self.publisher = Publisher(
+            output, self.avatar.frame, on_event=on_event, on_fatal=on_fatal, faults=faults
+        )
         self.builder = VideoBuilder(
             make_tts(settings.tts),
             make_lipsync(settings.lipsync, data_dir=settings.data_dir, avatar=settings.avatar),
@@ -67,6 +76,8 @@ class MediaStage:
             output,
             self.publisher,
             speech_text=SpeechText(settings.tts.text),
+            on_fatal=on_fatal,
+            faults=faults,
         )
         self.server: RtmpServer | None = None
 
@@ -109,11 +120,8 @@ class MediaStage:
     async def __call__(self, item: AnswerMessage) -> None:
         await self.builder(item)
 
-    def on_air(self) -> str | None:
-        return self.builder.on_air()
-
     def skip(self, answer_id: str) -> None:
-        self.builder.skip(answer_id)
+        self.publisher.skip(answer_id)
 
     def status(self) -> dict[str, Any]:
         stats = self.builder.stats
