@@ -135,18 +135,18 @@ class Answer:
     def played_out(self, *, complete: bool, reason: str = "") -> bool:
         """The next stage has played all it was given of the answer: its natural end."""
         if self.text_end is AnswerState.DONE and complete:
-            return self.finish(AnswerState.DONE)
+            return self.finish(AnswerState.DONE, interrupt=False)
         why = reason or self.reason or "cut short"
         if self.state is AnswerState.SPEAKING:
-            return self.finish(AnswerState.TRUNCATED, why)
-        # Nothing was ever heard (every segment failed): nothing was said, try again.
-        return self.finish(AnswerState.FAILED, why)
+            return self.finish(AnswerState.TRUNCATED, why, interrupt=False)
+        # Nothing was ever heard (every segment failed): nothing was said.
+        return self.finish(AnswerState.FAILED, why, interrupt=False)
 
-    def finish(self, state: AnswerState, reason: str = "") -> bool:
+    def finish(self, state: AnswerState, reason: str = "", *, interrupt: bool = True) -> bool:
         """End the answer in ``state`` (terminal): record it and log it, once.
 
         False (and nothing happens) when it had ended already. Work still held for it
-        is interrupted (a finished answer has none left).
+        is interrupted (``interrupt``; an answer played out has none left).
         """
         if not state.terminal:
             raise ValueError(f"{state} is not an end state")
@@ -163,7 +163,9 @@ class Answer:
             became = "not recorded"
         self.recorded = became
         self._log(became)
-        self._run_hooks()
+        hooks, self._hooks = list(self._hooks.values()), {}
+        for hook in hooks if interrupt else ():
+            _safe(hook, self)
         for callback in self._on_end:
             try:
                 callback(self)
@@ -191,11 +193,6 @@ class Answer:
 
     def on_end(self, callback: Callable[[Answer], None]) -> None:
         self._on_end.append(callback)
-
-    def _run_hooks(self) -> None:
-        hooks, self._hooks = list(self._hooks.values()), {}
-        for hook in hooks:
-            _safe(hook, self)
 
     def _log(self, became: str) -> None:
         t = self.times

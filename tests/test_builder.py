@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 
 import numpy as np
 import pytest
 
 from streamer.audio import Audio
 from streamer.avatar import load_avatar
-from streamer.builder import VideoBuilder
+from streamer.builder import VideoBuilder, WorkerStuck
 from streamer.config import LipSyncSettings, OutputSettings, TTSSettings
+from streamer.faults import Faults
 from streamer.lipsync import make_lipsync
 from streamer.messages import AnswerAborted, Clip, Segment
 from streamer.tts import make_tts
@@ -133,13 +135,67 @@ async def test_aborted_answer_ends_with_an_empty_last_clip() -> None:
     assert player.clips[-1].last and len(player.clips[-1].frames) == 0
 
 
-async def test_skipped_answer_is_not_built_further() -> None:
-    builder, player = make_builder()
+class HangingVoice(FailingVoice):
+    """A voice that never comes back from one word (a hung engine)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def synthesize(self, text: str) -> Audio:
+        if "hang" in text:
+            self.release.wait(30)
+        return self.inner.synthesize(text)
+
+
+async def test_a_stuck_worker_is_fatal_not_a_stall() -> None:
+    voice = HangingVoice()
+    fatal: list[str] = []
+    avatar = load_avatar(None, OUTPUT.width, OUTPUT.height, OUTPUT.fps, 10)
+    player = Collector()
+    builder = VideoBuilder(
+        voice,  # type: ignore[arg-type]
+        make_lipsync(LipSyncSettings()),
+        avatar,
+        OUTPUT,
+        player,
+        on_fatal=fatal.append,
+        stall_s=0.5,
+    )
     await builder.start()
     try:
-        builder.skip("a4")
-        await builder(Segment("a4", 0, "Should not be spoken.", last=True))
+        with pytest.raises(WorkerStuck):
+            await builder(Segment("a4", 0, "Now I hang forever.", last=False))
+        assert len(fatal) == 1 and "stuck in the voice" in fatal[0]
+        # Later calls fail at once instead of queueing behind the stuck one.
+        with pytest.raises(WorkerStuck):
+            await builder(Segment("a4", 1, "Hello again.", last=True))
+    finally:
+        voice.release.set()
+        await builder.close()
+    assert player.clips == []
+
+
+async def test_injected_worker_faults_skip_the_segment_then_recover() -> None:
+    avatar = load_avatar(None, OUTPUT.width, OUTPUT.height, OUTPUT.fps, 10)
+    player = Collector()
+    builder = VideoBuilder(
+        make_tts(TTSSettings()),
+        make_lipsync(LipSyncSettings()),
+        avatar,
+        OUTPUT,
+        player,
+        faults=Faults("tts=1,lipsync@1"),
+    )
+    await builder.start()
+    try:
+        await builder(Segment("a5", 0, "The voice fails on this one.", last=False))
+        await builder(Segment("a5", 1, "The lip-sync fails on this one.", last=False))
+        await builder(Segment("a5", 2, "This one is spoken.", last=True))
     finally:
         await builder.close()
-    assert player.skipped == ["a4"]
-    assert player.clips == []
+    assert builder.stats.failed_segments == 2
+    assert {c.index for c in player.clips} == {2}
+    assert player.clips[-1].last
+
+

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
+from streamer.answer import AnswerState
 from streamer.config import Settings, settings_from_dict
 from streamer.daemon import Daemon, PrintSink
 from streamer.messages import AnswerAborted, AnswerMessage, Segment
@@ -20,21 +21,40 @@ from tests.fakes.twitch_server import FakeTwitch
 
 
 class Sink(PrintSink):
-    """Collects what the builder hands to the next stage; wakes waiters on change."""
+    """Collects what the writer hands to the next stage (a skip shows as an
+    ``AnswerAborted``); wakes waiters on change."""
 
     def __init__(self) -> None:
         super().__init__(None)
         self.items: list[AnswerMessage] = []
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
 
     async def __call__(self, item: AnswerMessage) -> None:
-        async with self._changed:
-            self.items.append(item)
-            self._changed.notify_all()
+        self.items.append(item)
+        self._changed.set()
+
+    def skip(self, answer_id: str) -> None:
+        self.items.append(AnswerAborted(answer_id, "skipped"))
+        self._changed.set()
 
     async def wait_for(self, predicate: Callable[[list[AnswerMessage]], bool]) -> None:
-        async with asyncio.timeout(10), self._changed:
-            await self._changed.wait_for(lambda: predicate(self.items))
+        async with asyncio.timeout(10):
+            while not predicate(self.items):
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def answers_until(daemon: Daemon, predicate: Callable[[], bool]) -> None:
+    """Wait (event-driven) until ``predicate`` holds after some answer changed."""
+    changed = asyncio.Event()
+    unsubscribe = daemon.answers.subscribe(changed.set)
+    try:
+        async with asyncio.timeout(10):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+    finally:
+        unsubscribe()
 
 
 @pytest.fixture
@@ -95,10 +115,14 @@ async def test_ask_in_twitch_chat_ack_out_and_answer(tmp_path: Path, twitch: Fak
         await twitch.wait_until(lambda: bool(twitch.chat_sessions))
         await twitch.inject_chat("alice", "!ask why is the sky blue?", badges=["subscriber"])
         await sink.wait_for(lambda items: any(isinstance(i, Segment) and i.last for i in items))
-        await twitch.wait_until(lambda: len(twitch.sent_chat) >= 2)
+        await twitch.wait_until(lambda: len(twitch.sent_chat) >= 3)
         texts = chat_texts(twitch)
-        assert "@alice, your question is in the queue" in texts
-        assert "@alice, answering now" in texts
+        # Accepted, picked (with the place in line), then on air: in that order.
+        assert texts[:3] == [
+            "@alice, your question is in the queue",
+            "@alice, your question is number 1 in line",
+            "@alice, answering now",
+        ]
         segments = [i for i in sink.items if isinstance(i, Segment)]
         assert "why is the sky blue" in " ".join(s.text for s in segments)
         assert [s.index for s in segments] == list(range(len(segments)))
@@ -191,11 +215,13 @@ async def test_llm_down_requeues_then_drops(tmp_path: Path, twitch: FakeTwitch) 
             await twitch.wait_until(lambda: bool(twitch.chat_sessions))
             await twitch.inject_chat("alice", "!ask are you there?")
             # Two attempts, each a request and its one retry, then the question is dropped.
-            await sink.wait_for(lambda items: sum(isinstance(i, AnswerAborted) for i in items) == 2)
+            await answers_until(daemon, lambda: daemon.answers.questions.get("failed") == 1)
         finally:
             assert await stop(daemon, task) == 0
         assert len(llm.requests) == 4
-    assert daemon.state.failed == 2
+    assert daemon.answers.ended == {"requeued": 2}
+    # Nothing was said, so nothing reached the next stage.
+    assert sink.items == []
     # The question is dropped for good, with its reason on record (not lost silently).
     with QuestionStore(tmp_path / "data" / "questions.db") as store:
         dropped = store.with_status(Status.DROPPED)
@@ -230,7 +256,8 @@ async def test_skip_takes_the_answer_on_air_off(tmp_path: Path, twitch: FakeTwit
         # The builder finishes long before the first segment is done "playing".
         await sink.wait_for(lambda items: len(items) == 1)
         await twitch.wait_until(lambda: "@alice, answering now" in chat_texts(twitch))
-        assert daemon.state.on_air == sink.items[0].answer_id
+        on_air = daemon.answers.in_state(AnswerState.SPEAKING)
+        assert [a.id for a in on_air] == [sink.items[0].answer_id]
         await twitch.inject_chat("mod", "!skip", badges=["moderator"])
         await sink.wait_for(lambda items: any(isinstance(i, AnswerAborted) for i in items))
         # The next question plays normally.
@@ -262,7 +289,7 @@ async def test_first_signal_drains_without_starting_new_answers(
         await twitch.wait_until(lambda: bool(twitch.chat_sessions))
         for i in range(3):
             await twitch.inject_chat(f"user{i}", f"!ask question number {i} for the show?")
-        await twitch.wait_until(lambda: len(twitch.sent_chat) >= 4)  # 3 acks + answering now
+        await twitch.wait_until(lambda: "@user0, answering now" in chat_texts(twitch))
         await sink.wait_for(lambda items: len(items) >= 1)
     finally:
         assert await stop(daemon, task) == 0
@@ -313,7 +340,7 @@ async def test_once_exits_1_when_the_chat_source_fails(tmp_path: Path) -> None:
     settings.chat.replay_file.unlink()  # the file vanishes after the config was checked
     async with asyncio.timeout(10):
         assert await daemon.run() == 1
-    assert daemon.state.chat_failed
+    assert daemon.chat_stage.failed
 
 
 class GatedSink(Sink):
@@ -342,10 +369,12 @@ async def test_an_answer_counts_as_answered_only_once_handed_on(
         for i in range(3):
             await twitch.inject_chat(f"user{i}", f"!ask question number {i} for the show?")
         await sink.wait_for(lambda items: len(items) == 1)  # the first segment is held
-        await twitch.wait_until(lambda: len(twitch.sent_chat) >= 6)  # 3 acks, 3 picks
+        await twitch.wait_until(
+            lambda: "@user2, your question is number 3 in line" in chat_texts(twitch)
+        )
         counts = daemon.pool.counts()
         # Nothing is answered yet; the builder ran ahead by one answer and waits.
-        assert counts.get("done", 0) == 0 and daemon.state.answered == 0
+        assert counts.get("done", 0) == 0 and not daemon.answers.questions
         assert counts.get("building", 0) >= 1
         assert counts.get("building", 0) + counts.get("queued", 0) == 3
         sink.gate.set()

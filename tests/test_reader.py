@@ -521,7 +521,7 @@ async def test_hostile_names_never_reach_the_question_or_a_reply(
     with caplog.at_level(logging.DEBUG, logger="streamer"):
         verdict = await h.reader.handle(msg)
         assert verdict.question is not None
-        h.reader.picked(verdict.question)
+        h.reader.answering(verdict.question)
         await h.reader.handle(ChatMessage(user=login, display_name=display_name, text="!ask hi"))
     question = verdict.question
     assert question.display_name == shown
@@ -558,9 +558,9 @@ async def test_picked(make: Maker) -> None:
     h = make()
     verdict = await h.reader.handle(chat("!ask pick me?", display_name="Ally"))
     assert verdict.question is not None
-    h.reader.picked(verdict.question)
+    h.reader.answering(verdict.question)
     assert h.said[-1] == "@Ally, answering now"
-    make(reply=False).reader.picked(verdict.question)  # no say: nothing, no error
+    make(reply=False).reader.answering(verdict.question)  # no say: nothing, no error
 
 
 async def test_picked_mentions_every_asker_of_merged_duplicates(make: Maker) -> None:
@@ -571,7 +571,7 @@ async def test_picked_mentions_every_asker_of_merged_duplicates(make: Maker) -> 
     await h.reader.handle(chat("!ask is the sky blue", "alice", badges={"moderator"}))
     picked = h.pool.pick()
     assert picked is not None and picked.askers == ("alice", "bob", "carol")
-    h.reader.picked(picked)
+    h.reader.answering(picked)
     assert h.said[-1] == "@Ally @bob @carol, answering now"
 
 
@@ -582,7 +582,7 @@ async def test_picked_names_at_most_five_askers(make: Maker) -> None:
         assert verdict.reason == ("ok" if i == 0 else "duplicate")
     picked = h.pool.pick()
     assert picked is not None and len(picked.askers) == 8
-    h.reader.picked(picked)
+    h.reader.answering(picked)
     assert h.said[-1] == "@User0 @user1 @user2 @user3 @user4 and 3 more, answering now"
 
 
@@ -598,7 +598,7 @@ async def test_picked_cleans_names_of_a_question_stored_before(make: Maker) -> N
         role=Role.VIEWER,
         askers=(raw, *(f"{i}\x1b[2J{raw}" for i in range(10))),
     )
-    h.reader.picked(question)
+    h.reader.answering(question)
     (reply,) = h.said
     logins = " ".join(f"@{i}2jevil20260101infoforged" for i in range(4))
     assert reply == f"Evil 2026-01-01 INFO forg {logins} and 6 more {'x' * 480}"[:500]
@@ -752,7 +752,7 @@ async def test_hostile_corpus_through_handle(
     for question in pooled:
         assert_clean_question(question)
         assert 5 <= len(question.text) <= 300
-        reader.picked(question)
+        reader.answering(question)
     # Replies: short, one clean line, never the hostile text or a banned word.
     hostile = [m.text for _, m in messages if len(m.text) > 20]
     hostile += [m.display_name for _, m in messages if not m.display_name.isprintable()]
