@@ -260,6 +260,7 @@ class ClipQueue:
             )
         if self.keeper is not None:
             self.keeper.frame(clip.answer_id, frame, audio)
+        self.stream_time += 1 / self.fps  # an end of answer is stamped after its frame
         self.pos += 1
         self.sample_pos += count
         shown = None if clip.avatar_start is None else clip.avatar_start + self.pos

@@ -34,7 +34,7 @@ from streamer.publisher import (
     SESSION_CLOSE_S,
     THREADS_JOIN_S,
     Publisher,
-    _Keeper,
+    Keeper,
 )
 from streamer.rtmp_server import MODULE_CANDIDATES, RtmpServer
 from tests.media_reader import StreamReader
@@ -223,7 +223,8 @@ def test_submit_blocks_while_the_buffer_is_full_and_skip_frees_it() -> None:
     assert pub.status()["clips_queued"] == 1
     assert pub.skip("a")
     assert pub.submit(tone_clip("b", 0.2), timeout=0.05)
-    assert pub.submit(tone_clip("a", 0.2))  # a late clip of a skipped answer: dropped
+    # The publisher keeps no memory of skipped answers: nothing sends it late clips
+    # (the answer's interrupt cancels the builder's call before it returns).
     assert pub.status()["clips_queued"] == 1
     pub.close()
     assert not pub.submit(tone_clip("c", 0.2))
@@ -454,11 +455,11 @@ def test_end_markers_and_a_broken_clip_do_not_break_the_stream(
         reader.wait_video(timeout=15)
         assert pub.submit(tone_clip("a", 0.4, last=False))
         assert pub.submit(end_marker("a"))  # a is cut short (e.g. the LLM failed)
-        assert pub.submit(end_marker("b"))  # b never started: dropped silently
+        assert pub.submit(end_marker("b"))  # b never started: it ends, never heard
         broken = tone_clip("x", 0.4)
         assert pub.submit(
             Clip("x", 0, broken.frames.view(BrokenFrames), broken.audio, FPS, RATE, True)
-        )  # its first frame raises: dropped, no first_frame
+        )  # its first frame raises: dropped, no first_frame, it ends never heard
         assert pub.submit(tone_clip("c", 0.4))
         done_c = events.wait("answer_done", answer_id="c")
         reader.wait_until(done_c["stream_time_s"] + 0.5, timeout=15)
@@ -472,8 +473,12 @@ def test_end_markers_and_a_broken_clip_do_not_break_the_stream(
     assert events.count("connected") == 1 and events.count("disconnected") == 0
     played = [(k, d["answer_id"]) for k, d in events.items if k != "connected"]
     assert played == [
-        ("first_frame", "a"), ("answer_done", "a"), ("first_frame", "c"), ("answer_done", "c")
+        ("first_frame", "a"), ("answer_done", "a"), ("answer_done", "b"), ("answer_done", "x"),
+        ("first_frame", "c"), ("answer_done", "c"),
     ]  # fmt: skip
+    # Whoever waits for the end of b and x hears of it, and that nothing of them was heard.
+    never = [d for k, d in events.items if k == "answer_done" and d["answer_id"] in "bx"]
+    assert [(d["started"], d["complete"]) for d in never] == [(False, False)] * 2
     first_a = events.wait("first_frame", answer_id="a")["stream_time_s"]
     done_a = events.wait("answer_done", answer_id="a")
     assert not done_a["complete"] and not done_a["skipped"]
@@ -589,7 +594,7 @@ def test_keeper_never_blocks_and_keeps_only_whole_unskipped_answers(
 ) -> None:
     out, tmp = tmp_path / "answers", tmp_path / "tmp"
     tmp.mkdir()
-    keeper = _Keeper("ffmpeg", settings(), out, tmp, max_frames=10)
+    keeper = Keeper("ffmpeg", settings(), out, tmp, max_frames=10)
     frame = np.full((H, W, 3), CLIP_LEVEL, np.uint8)
     samples = np.zeros(RATE // FPS, np.int16)
 
