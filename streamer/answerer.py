@@ -37,11 +37,24 @@ from dataclasses import dataclass, field
 from streamer.config import LLMSettings, SplitSettings
 from streamer.llm import Exchange, LLMError, LLMErrorKind, LLMProvider, PromptBuilder
 from streamer.messages import AnswerAborted, AnswerMessage, Question, Segment
+from streamer.prompts import turns_tokens
 from streamer.splitter import SentenceSplitter
 
 log = logging.getLogger(__name__)
 
 _SPACES = re.compile(r"\s+")
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'’”)\]]*(?=\s|$)")
+
+
+def _whole_sentences(text: str) -> tuple[str, str]:
+    """``text`` split after its last sentence end: (whole sentences, the unfinished rest)."""
+    ends = list(_SENTENCE_END.finditer(text))
+    if not ends:
+        return "", text
+    cut = ends[-1].end()
+    return text[:cut].strip(), text[cut:].strip()
 
 
 def _normalize(text: str) -> str:
@@ -133,6 +146,11 @@ class Answerer:
         self._clock = clock
         self.prompts = prompts or PromptBuilder(settings.persona)
         self._memory: deque[Exchange] = deque(maxlen=settings.memory_size)
+        # Tokens the prompt may take: the model's context less the answer's room. Lowered
+        # when a server says the prompt did not fit (its context is smaller than set).
+        self.budget_tokens: int | None = (
+            settings.context_tokens - settings.max_tokens if settings.context_tokens else None
+        )
         # A scripted provider (offline) reads the viewer's question back: no check.
         scripted = bool(getattr(provider, "scripted", False))
         patterns = [] if scripted else settings.out_of_character_patterns
@@ -223,51 +241,69 @@ class Answerer:
         s = self.settings
         character_retries = 0
         failure_retries = 0
+        context_retries = 0
         reminder: str | None = None
         try:
             while True:
                 run.attempts += 1
-                messages = self.prompts.build(q, memory=self._memory, reminder=reminder)
+                messages = self.prompts.build(
+                    q, memory=self._memory, reminder=reminder, budget_tokens=self.budget_tokens
+                )
+                cut_at_length = False
                 splitter = SentenceSplitter(
                     self.split.min_chars, self.split.first_min_chars, self.split.max_chars
                 )
                 held: deque[tuple[str, int]] = deque()  # (segment, where it ends, normalized)
                 answer = ""
                 try:
-                    async with contextlib.aclosing(self.provider.stream(messages)) as deltas:
-                        async for delta in deltas:
-                            if not delta:
-                                continue
-                            if run.first_token_at is None:
-                                run.first_token_at = self._clock()
-                                log.info(
-                                    "answer %s: first token at %.2f s (attempt %d)",
-                                    q.id,
-                                    self._since(run),
-                                    run.attempts,
-                                )
-                            answer += delta
-                            normalized = _normalize(answer)
-                            pattern = self._out_of_character(normalized)
-                            if pattern is not None:
-                                raise _OutOfCharacter(pattern)
-                            new = splitter.feed(delta)
-                            if new:
-                                # Where the newest segment ends (earlier ones end sooner).
-                                cut = len(answer) - len(splitter.pending)
-                                end = len(_normalize(answer[:cut]))
-                                held.extend((seg, end) for seg in new)
-                            # Release all but the newest segment, and the newest too once
-                            # more text follows it, each with enough look-ahead behind it.
-                            while (
-                                held
-                                and len(normalized) - held[0][1] >= self._lookahead
-                                and (len(held) > 1 or splitter.pending.strip())
-                            ):
-                                yield self._release(run, held.popleft()[0], last=False)
-                    held.extend((seg, 0) for seg in splitter.finish())
-                    if not held and not run.released:
-                        raise LLMError(LLMErrorKind.BAD_RESPONSE, "the answer was empty")
+                    try:
+                        async with contextlib.aclosing(self.provider.stream(messages)) as deltas:
+                            async for delta in deltas:
+                                if not delta:
+                                    continue
+                                if run.first_token_at is None:
+                                    run.first_token_at = self._clock()
+                                    log.info(
+                                        "answer %s: first token at %.2f s (attempt %d)",
+                                        q.id,
+                                        self._since(run),
+                                        run.attempts,
+                                    )
+                                answer += delta
+                                normalized = _normalize(answer)
+                                pattern = self._out_of_character(normalized)
+                                if pattern is not None:
+                                    raise _OutOfCharacter(pattern)
+                                new = splitter.feed(delta)
+                                if new:
+                                    # Where the newest segment ends (earlier ones end sooner).
+                                    cut = len(answer) - len(splitter.pending)
+                                    end = len(_normalize(answer[:cut]))
+                                    held.extend((seg, end) for seg in new)
+                                # Release all but the newest segment, and the newest too once
+                                # more text follows it, each with enough look-ahead behind it.
+                                while (
+                                    held
+                                    and len(normalized) - held[0][1] >= self._lookahead
+                                    and (len(held) > 1 or splitter.pending.strip())
+                                ):
+                                    yield self._release(run, held.popleft()[0], last=False)
+                        held.extend((seg, 0) for seg in splitter.finish())
+                        if not held and not run.released:
+                            raise LLMError(LLMErrorKind.BAD_RESPONSE, "the answer was empty")
+                    except LLMError as exc:
+                        if exc.kind is not LLMErrorKind.LENGTH or not (held or run.released):
+                            raise
+                        # Cut at max_tokens mid-sentence: it ends at its last whole sentence
+                        # (the unfinished one in the splitter is never spoken).
+                        cut_at_length = True
+                        whole, rest = _whole_sentences(splitter.pending)
+                        if whole:
+                            held.append((whole, 0))
+                        log.warning(
+                            "answer %s: %s; ending it at its last whole sentence (%r dropped)",
+                            q.id, exc, rest[-80:],
+                        )  # fmt: skip
                 except _OutOfCharacter as exc:
                     log.warning(
                         "answer %s: out of character (%r) in attempt %d: %r",
@@ -321,12 +357,36 @@ class Answerer:
                         self._finish(run, AnswerStatus.TRUNCATED, f"llm failed: {error}")
                         yield AnswerAborted(q.id, f"llm failed: {error.kind}")
                         return
+                    if error.kind is LLMErrorKind.CONTEXT and context_retries < 1:
+                        # The server's context is smaller than budgeted: learn it from
+                        # this prompt, leave out the oldest memory and ask once more.
+                        context_retries += 1
+                        size = turns_tokens(messages)
+                        self.budget_tokens = min(self.budget_tokens or size, size * 3 // 4)
+                        log.warning(
+                            "answer %s: the prompt (~%d tokens) did not fit the model's "
+                            "context (%s); asking again within ~%d tokens (set "
+                            "llm.context_tokens to the model's context)",
+                            q.id, size, error, self.budget_tokens,
+                        )  # fmt: skip
+                        continue
+                    if error.permanent:
+                        why = f"llm failed: {error} (not retried: asking again cannot help)"
+                        self._finish(run, self._failure_status(), why)
+                        yield AnswerAborted(q.id, f"llm failed: {error.kind}")
+                        return
                     if failure_retries < 1:
                         failure_retries += 1
                         log.warning("answer %s: LLM failed (%s); retrying once", q.id, error)
                         continue
                     self._finish(run, self._failure_status(), f"llm failed twice: {error}")
                     yield AnswerAborted(q.id, f"llm failed: {error.kind}")
+                    return
+                if cut_at_length and not held:
+                    # Everything whole was already let out: the answer ends there.
+                    why = "the answer hit llm.max_tokens; it ends at its last whole sentence"
+                    self._finish(run, AnswerStatus.TRUNCATED, why)
+                    yield AnswerAborted(q.id, "hit llm.max_tokens")
                     return
                 # Success: release what is held, the newest flagged last. The outcome
                 # and the memory are settled before the last segment leaves, so a

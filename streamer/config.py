@@ -199,6 +199,10 @@ class LLMSettings(_Model):
     )
     # Remember the last memory_size answered questions (0 = no memory).
     memory_size: int = Field(default=5, ge=0)
+    # The model's context window in tokens (Ollama's num_ctx, vLLM's max_model_len):
+    # the oldest remembered turns are left out so prompt + max_tokens fit (counted
+    # approximately, ~4 characters a token). 0 = do not budget.
+    context_tokens: int = Field(default=4096, ge=0)
     timeouts: LLMTimeouts = Field(default_factory=LLMTimeouts)
     # After a failure (and one retry): put the question back in the pool, or drop it.
     on_failure: Literal["requeue", "drop"] = "requeue"
@@ -209,6 +213,11 @@ class LLMSettings(_Model):
     def _openai_needs_model(self) -> LLMSettings:
         if self.provider == "openai" and not self.model:
             raise ValueError("llm.model is required when llm.provider is 'openai'")
+        if self.context_tokens and self.context_tokens <= self.max_tokens:
+            raise ValueError(
+                f"llm.context_tokens ({self.context_tokens}) must exceed llm.max_tokens "
+                f"({self.max_tokens}): the answer needs room in the model's context"
+            )
         return self
 
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, Protocol
+import re
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Protocol
 
 import httpx2
 import openai
@@ -33,9 +32,21 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
-from streamer.config import LLMSettings, PersonaSettings
-from streamer.messages import Question
+from streamer.config import LLMSettings
+from streamer.prompts import ChatTurn, Exchange, PromptBuilder
 from streamer.secrets import from_env
+
+__all__ = [
+    "ChatTurn",
+    "Exchange",
+    "LLMError",
+    "LLMErrorKind",
+    "LLMProvider",
+    "OfflineProvider",
+    "OpenAIProvider",
+    "PromptBuilder",
+    "make_provider",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +68,22 @@ class LLMErrorKind(enum.StrEnum):
     NO_DONE = "no_done"  # the stream ended without a finish reason / [DONE]
     HTTP_STATUS = "http_status"
     BAD_RESPONSE = "bad_response"  # an error event in the stream, unreadable data
+    CONTEXT = "context_length"  # the prompt does not fit the model's context (HTTP 400)
+    LENGTH = "length"  # the answer hit max_tokens (finish_reason "length"): cut mid-way
     OUT_OF_CHARACTER = "out_of_character"  # raised by the answerer, not by providers
+
+
+# 4xx statuses that may pass (timeout, conflict, rate limit): retried like a 5xx.
+TRANSIENT_4XX = frozenset({408, 409, 429})
+
+# How servers say the prompt outgrew the context: OpenAI's code, vLLM, llama.cpp,
+# Ollama, transformers serve ("maximum context length", "exceeds the available
+# context size", "too many tokens"...).
+_CONTEXT_RE = re.compile(
+    r"context[_ ]length|context (window|size)|maximum context|max_model_len|too many tokens"
+    r"|prompt is too long|(longer|more) than the (model|maximum)|input_ids",
+    re.IGNORECASE,
+)
 
 
 class LLMError(Exception):
@@ -68,24 +94,36 @@ class LLMError(Exception):
         self.kind = kind
         self.status = status
 
+    @property
+    def permanent(self) -> bool:
+        """Asking again unchanged cannot help (a 4xx such as a wrong model name)."""
+        if self.kind is LLMErrorKind.CONTEXT:
+            return True
+        return (
+            self.status is not None
+            and 400 <= self.status < 500
+            and (self.status not in TRANSIENT_4XX)
+        )
 
-@dataclass(frozen=True, slots=True)
-class ChatTurn:
-    """One chat message. ``asker``/``question`` ride along for providers that read
-    the question back (offline); they are never sent to a server."""
 
-    role: Literal["system", "user", "assistant"]
-    content: str
-    asker: str = ""
-    question: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One remembered question (as it was framed) and the answer given."""
-
-    user: str
-    assistant: str
+def server_message(body: object, limit: int = 300) -> str:
+    """The reason in an error body: ``{"error": {"message": ...}}``, ``{"error": "..."}``
+    or ``{"detail": ...}`` (FastAPI servers); one line, at most ``limit`` characters."""
+    found: object = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            found = error.get("message") or error.get("detail") or error.get("code")
+        else:
+            found = error
+        if found is None or found is body:
+            found = body.get("detail") or body.get("message")
+    elif body:
+        found = body
+    if isinstance(found, list):  # FastAPI validation errors: a list of {"msg": ...}
+        found = "; ".join(str(i.get("msg", i)) if isinstance(i, dict) else str(i) for i in found)
+    text = " ".join(str(found or "").split())
+    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 class LLMProvider(Protocol):
@@ -96,52 +134,6 @@ class LLMProvider(Protocol):
     def describe(self) -> str: ...
 
     async def aclose(self) -> None: ...
-
-
-# --------------------------------------------------------------------------- prompts
-
-
-def _local_now() -> datetime:
-    return datetime.now().astimezone()
-
-
-class PromptBuilder:
-    """Builds the messages for one question: persona, examples, memory, question."""
-
-    def __init__(
-        self, persona: PersonaSettings, *, now: Callable[[], datetime] = _local_now
-    ) -> None:
-        self.persona = persona
-        self._now = now
-        if persona.system_prompt_file is not None:
-            self.system_prompt = persona.system_prompt_file.read_text(encoding="utf-8").strip()
-        else:
-            self.system_prompt = persona.system_prompt.strip()
-
-    def frame(self, question: Question) -> str:
-        """The question as the model sees it: ``[21:04] alice asks: why...``."""
-        return f"[{self._now():%H:%M}] {question.name} asks: {question.text.strip()}"
-
-    def build(
-        self,
-        question: Question,
-        *,
-        memory: Iterable[Exchange] = (),
-        reminder: str | None = None,
-    ) -> list[ChatTurn]:
-        turns = [ChatTurn("system", self.system_prompt)] if self.system_prompt else []
-        for example in self.persona.examples:
-            turns.append(ChatTurn("user", example.user))
-            turns.append(ChatTurn("assistant", example.assistant))
-        for exchange in memory:
-            turns.append(ChatTurn("user", exchange.user))
-            turns.append(ChatTurn("assistant", exchange.assistant))
-        if reminder:
-            turns.append(ChatTurn("system", reminder.replace("{name}", self.persona.name)))
-        turns.append(
-            ChatTurn("user", self.frame(question), asker=question.name, question=question.text)
-        )
-        return turns
 
 
 def _to_openai(turn: ChatTurn) -> ChatCompletionMessageParam:
@@ -270,8 +262,13 @@ class OpenAIProvider:
                     "the stream ended without a finish reason ([DONE] missing); "
                     "the answer may be incomplete",
                 )
+            if finish == "length":
+                raise LLMError(
+                    LLMErrorKind.LENGTH,
+                    f"the answer hit llm.max_tokens ({self.settings.max_tokens}) mid-way",
+                )
             if finish != "stop":
-                log.warning("LLM: answer ended with finish_reason=%s (max_tokens too low?)", finish)
+                log.warning("LLM: answer ended with finish_reason=%s", finish)
         finally:
             if chunks is not None:
                 await chunks.close()
@@ -296,12 +293,30 @@ class OpenAIProvider:
                 LLMErrorKind.CONNECT, f"cannot reach {self._client.base_url} ({exc.__cause__!r})"
             )
         if isinstance(exc, openai.APIStatusError):
+            said = server_message(exc.body) or server_message(_response_text(exc))
+            code = exc.body.get("code") if isinstance(exc.body, dict) else None
+            error = exc.body.get("error") if isinstance(exc.body, dict) else None
+            if isinstance(error, dict):
+                code = error.get("code", code)
+            kind = LLMErrorKind.HTTP_STATUS
+            if exc.status_code in (400, 413, 422) and (
+                code == "context_length_exceeded" or _CONTEXT_RE.search(said)
+            ):
+                kind = LLMErrorKind.CONTEXT
+            why = f": {said}" if said else ""
             return LLMError(
-                LLMErrorKind.HTTP_STATUS,
-                f"HTTP {exc.status_code} from {self._client.base_url}",
+                kind,
+                f"HTTP {exc.status_code} from {self._client.base_url}{why}",
                 status=exc.status_code,
             )
         return LLMError(LLMErrorKind.BAD_RESPONSE, f"{type(exc).__name__}: {exc}")
+
+
+def _response_text(exc: openai.APIStatusError) -> str:
+    try:
+        return exc.response.text
+    except Exception:  # a streamed body that was not read
+        return ""
 
 
 class OfflineProvider:

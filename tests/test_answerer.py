@@ -554,3 +554,95 @@ async def test_slow_consumer_does_not_eat_the_total_deadline(
     check_well_formed(messages, q)
     assert stream.outcome is not None and stream.outcome.ok, stream.outcome
     assert " ".join(s.text for s in segments(messages)) == GOOD
+
+
+# --------------------------------------------------------------------------- real servers
+
+LONG_ANSWER = "This is a rather long remembered answer that fills the context quickly. " * 6
+
+
+async def test_memory_is_budgeted_to_the_context(
+    server: FakeOpenAIServer, make: Callable[..., Answerer]
+) -> None:
+    # ~120 tokens an exchange; 600 - 300 (max_tokens) leaves room for about two of them.
+    answerer = make(memory_size=5, context_tokens=600, max_tokens=300)
+    for i in range(4):
+        server.push(Scenario.reply(f"{LONG_ANSWER} Number {i}."))
+        await run(answerer, ask(f"question {i}?", qid=f"q{i}"))
+    assert len(answerer.memory) == 4  # remembered, but not all sent
+    sent = server.requests[-1].messages
+    prompt_tokens = sum(len(m["content"]) for m in sent) // 4
+    assert prompt_tokens + 300 <= 600
+    # The newest are kept, the oldest left out first, the question always last.
+    contents = [m["content"] for m in sent]
+    assert "[21:04] Alice asks: question 2?" in contents
+    assert "[21:04] Alice asks: question 0?" not in contents
+    assert contents[-1] == "[21:04] Alice asks: question 3?"
+
+
+async def test_context_overflow_trims_and_retries_once() -> None:
+    """A small-context server (400 for every too-long prompt) and a context_tokens set
+    too high: the first overflow trims the memory and asks again; the next questions
+    fit at once, and every question is answered."""
+    async with FakeOpenAIServer(default=Scenario.reply(LONG_ANSWER), context_tokens=900) as server:
+        s = settings(server.base_url, memory_size=10, context_tokens=8192, max_tokens=300)
+        provider = OpenAIProvider(s, SECRET_KEY)
+        answerer = Answerer(s, SPLIT, provider, prompts=PromptBuilder(s.persona, now=fixed_now))
+        try:
+            outcomes = [(await run(answerer, ask(f"question {i}?", qid=f"q{i}")))[1]
+                        for i in range(8)]  # fmt: skip
+        finally:
+            await provider.aclose()
+    assert [o.status for o in outcomes] == [AnswerStatus.DONE] * 8
+    overflowed = [o for o in outcomes if o.attempts > 1]
+    assert len(overflowed) == 1  # learned once, then every prompt fits
+    assert answerer.budget_tokens is not None and answerer.budget_tokens < 900
+
+
+async def test_permanent_4xx_is_not_retried_and_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with FakeOpenAIServer(models=frozenset({"real-model"})) as server:
+        s = settings(server.base_url)  # model "fake-model": unknown to the server
+        provider = OpenAIProvider(s, SECRET_KEY)
+        answerer = Answerer(s, SPLIT, provider)
+        try:
+            with caplog.at_level(logging.WARNING, logger="streamer"):
+                messages, outcome = await run(answerer, ask())
+        finally:
+            await provider.aclose()
+        assert len(server.requests) == 1  # not asked again
+    assert outcome.status is AnswerStatus.REQUEUE and outcome.attempts == 1
+    assert "HTTP 404" in outcome.reason and "does not exist" in outcome.reason
+    assert "not retried" in outcome.reason
+    assert isinstance(messages[-1], AnswerAborted)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"error": {"message": "Rate limit reached", "type": "requests"}}, "Rate limit reached"),
+        ({"detail": "Model is still loading"}, "Model is still loading"),
+        ({"detail": [{"msg": "field required", "loc": ["body", "model"]}]}, "field required"),
+    ],
+)
+async def test_server_reasons_are_read_and_transient_4xx_retried(
+    server: FakeOpenAIServer, make: Callable[..., Answerer], body: dict[str, Any], said: str
+) -> None:
+    status = 429 if "Rate" in said else 422 if isinstance(body.get("detail"), list) else 503
+    server.push(Scenario.error(status, body), Scenario.error(status, body))
+    _, outcome = await run(make(), ask())
+    assert said in outcome.reason and f"HTTP {status}" in outcome.reason
+    assert len(server.requests) == (1 if status == 422 else 2)  # 422 is permanent
+
+
+async def test_an_answer_cut_at_max_tokens_ends_at_its_last_whole_sentence(
+    server: FakeOpenAIServer, make: Callable[..., Answerer]
+) -> None:
+    server.push(Scenario.cut_at_length(GOOD + " And then the light goes all the way to"))
+    messages, outcome = await run(make(), ask())
+    spoken = " ".join(s.text for s in segments(messages))
+    assert spoken.endswith("Isn't it neat?")
+    assert "all the way" not in spoken
+    check_well_formed(messages, ask())
+    assert outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED)

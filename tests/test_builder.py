@@ -197,5 +197,3 @@ async def test_injected_worker_faults_skip_the_segment_then_recover() -> None:
     assert builder.stats.failed_segments == 2
     assert {c.index for c in player.clips} == {2}
     assert player.clips[-1].last
-
-

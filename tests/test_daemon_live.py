@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
 from streamer.answer import AnswerState
+from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
 from streamer.config import Settings, settings_from_dict
 from streamer.daemon import Daemon, PrintSink
 from streamer.messages import AnswerAborted, AnswerMessage, Segment

@@ -33,8 +33,8 @@ from streamer.publisher import (
     RENDER_LEAD_FRAMES,
     SESSION_CLOSE_S,
     THREADS_JOIN_S,
-    Publisher,
     Keeper,
+    Publisher,
 )
 from streamer.rtmp_server import MODULE_CANDIDATES, RtmpServer
 from tests.media_reader import StreamReader

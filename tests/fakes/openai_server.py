@@ -40,14 +40,23 @@ class Scenario:
     # Stop after this many text chunks until ``gate`` is set (deterministic slow stream).
     pause_after: int | None = None
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    # The finish reason of the last chunk ("length": the answer hit max_tokens).
+    finish: str = "stop"
+    # The JSON body of an HTTP error (else OpenAI's shape with a generic message).
+    error_body: dict[str, Any] | None = None
 
     @classmethod
     def reply(cls, text: str, *, delay_s: float = 0.0, chunks: list[str] | None = None) -> Scenario:
         return cls(text=text, delay_s=delay_s, chunks=chunks)
 
     @classmethod
-    def error(cls, status: int = 500) -> Scenario:
-        return cls(status=status)
+    def error(cls, status: int = 500, body: dict[str, Any] | None = None) -> Scenario:
+        return cls(status=status, error_body=body)
+
+    @classmethod
+    def cut_at_length(cls, text: str) -> Scenario:
+        """The whole ``text``, then ``finish_reason: "length"`` (max_tokens reached)."""
+        return cls(text=text, finish="length")
 
     @classmethod
     def stalled(cls, *, before_headers: bool = False) -> Scenario:
@@ -93,8 +102,19 @@ class RecordedRequest:
 class FakeOpenAIServer:
     """``async with FakeOpenAIServer() as server: ... server.base_url``."""
 
-    def __init__(self, default: Scenario | None = None) -> None:
+    def __init__(
+        self,
+        default: Scenario | None = None,
+        *,
+        context_tokens: int | None = None,
+        models: frozenset[str] | None = None,
+    ) -> None:
         self.default = default or Scenario()
+        # Like a small local model: a prompt over this many tokens (~4 characters each)
+        # gets vLLM's HTTP 400 instead of an answer.
+        self.context_tokens = context_tokens
+        # Like OpenAI: an unknown model name gets HTTP 404 model_not_found.
+        self.models = models
         self.scenarios: deque[Scenario] = deque()
         self.requests: list[RecordedRequest] = []
         self.streams_started = 0
@@ -151,18 +171,37 @@ class FakeOpenAIServer:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(RecordedRequest(body=body, headers=dict(request.headers)))
+        model = str(body.get("model", ""))
+        if self.models is not None and model not in self.models:
+            return web.json_response(
+                {"error": {"message": f"The model `{model}` does not exist or you do not have "
+                           "access to it.", "type": "invalid_request_error", "param": None,
+                           "code": "model_not_found"}},
+                status=404,
+            )  # fmt: skip
+        prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+        wanted = prompt // 4 + int(body.get("max_tokens") or 0)
+        if self.context_tokens is not None and wanted > self.context_tokens:
+            return web.json_response(
+                {"object": "error", "message": f"This model's maximum context length is "
+                 f"{self.context_tokens} tokens. However, you requested {wanted} tokens "
+                 f"({prompt // 4} in the messages, {body.get('max_tokens')} in the "
+                 "completion). Please reduce the length of the messages or completion.",
+                 "type": "BadRequestError", "param": None, "code": 400},
+                status=400,
+            )  # fmt: skip
         scenario = self.scenarios.popleft() if self.scenarios else self.default
         if scenario.status is not None:
+            generic = {"message": "fake server error", "type": "server_error", "code": None}
             return web.json_response(
-                {"error": {"message": "fake server error", "type": "server_error", "code": None}},
-                status=scenario.status,
+                scenario.error_body or {"error": generic}, status=scenario.status
             )
         if not body.get("stream"):
             return web.json_response({"error": {"message": "only stream=true"}}, status=400)
         if scenario.stall_headers:
             await self._closing.wait()
             return web.Response(status=503)
-        model = str(body.get("model", "fake"))
+        model = model or "fake"
         chunk_id = f"chatcmpl-fake{next(self._ids)}"
         created = int(time.time())
 
@@ -199,7 +238,7 @@ class FakeOpenAIServer:
                     await asyncio.sleep(scenario.delay_s)
                 await resp.write(event({"content": piece}, None))
             if not scenario.no_done:
-                await resp.write(event({}, "stop"))
+                await resp.write(event({}, scenario.finish))
                 await resp.write(b"data: [DONE]\n\n")
             await resp.write_eof()
             self.streams_finished += 1
