@@ -252,8 +252,7 @@ async def test_sigkill_mid_answer_loses_nothing_and_repeats_nothing(
                 assert first.startswith("[") and "#0" in first, first  # mid-answer now
             else:
                 async with asyncio.timeout(30):
-                    while llm.streams_started == 0 or len(llm.requests) == 0:
-                        await asyncio.sleep(0.05)
+                    await llm.paused.wait()  # the LLM is writing: nothing is out yet
             proc.kill()  # SIGKILL: no clean-up at all
         finally:
             if proc.returncode is None:

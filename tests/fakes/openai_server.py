@@ -119,6 +119,7 @@ class FakeOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self.streams_started = 0
         self.streams_finished = 0
+        self.paused = asyncio.Event()  # a paused scenario reached its pause
         self._closing = asyncio.Event()
         self._ids = itertools.count(1)
         app = web.Application()
@@ -233,6 +234,7 @@ class FakeOpenAIServer:
                 if n == scenario.garbage_after:
                     await resp.write(f"data: {scenario.garbage_line}\n\n".encode())
                 if n == scenario.pause_after:
+                    self.paused.set()
                     await self._wait_closing_or(scenario.gate)
                 if scenario.delay_s:
                     await asyncio.sleep(scenario.delay_s)
