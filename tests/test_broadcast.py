@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,9 +29,11 @@ import pytest
 from streamer.chat.replay import ReplayChatSource
 from streamer.config import Settings, settings_from_dict
 from streamer.daemon import Daemon
+from streamer.faults import Faults
 from streamer.messages import ChatMessage, ModAction, ModCommand
 from streamer.rtmp_server import RtmpServer
 from streamer.status import fetch_status
+from streamer.store import QuestionStore, Status
 from streamer.stream import MediaStage
 from tests.media_reader import StreamReader, StreamReport
 from tests.test_publisher import ffmpeg_children, free_port, needs_media
@@ -90,8 +94,8 @@ def broadcast_settings(
 class Observed(Daemon):
     """The real daemon; the test also sees each publisher event, on the event loop."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, env={})
+    def __init__(self, settings: Settings, faults: Faults | None = None) -> None:
+        super().__init__(settings, env={}, faults=faults)
         self.events: list[tuple[str, dict[str, Any], float]] = []
         self._changed = asyncio.Event()
         self._test_loop = asyncio.get_running_loop()
@@ -475,3 +479,43 @@ async def test_a_failing_llm_keeps_the_stream_on_air(
     assert daemon.answers.questions == {"failed": 1, "answered": 1}
     check_continuous(report)
     assert len(speech_regions(report)) == 1
+
+
+async def test_media_faults_the_stream_goes_on_and_the_next_question_is_answered(
+    tmp_path: Path, server: RtmpServer, readers: list[StreamReader]
+) -> None:
+    """Through the real media stage: the voice fails on the first three segments, the
+    pacing thread crashes once (a test hook raises in it), and ffmpeg is SIGKILLed three
+    times in a row. The stream comes back each time and the next question is answered."""
+    lines = [ask("alice", "are you there?", 0.5), ask("bob", "what is your favourite colour?", 8)]
+    daemon = Observed(
+        broadcast_settings(tmp_path, server.url(), lines), faults=Faults("tts=3,pacing@40")
+    )
+    reader = await subscribe(server, readers)
+    run = Running(daemon)
+    try:
+        # alice: both segments' voices fail (3 failures cover them): nothing is heard.
+        publisher = daemon.stage.publisher
+        await daemon.wait_event("connected")
+        for _ in range(3):
+            session = publisher._session
+            assert session is not None
+            connected = len(daemon.find("connected"))
+            os.kill(session.proc.pid, signal.SIGKILL)
+            await daemon.wait_events("connected", connected + 1, within_s=30)
+            run.check_alive()
+        bob = await daemon.wait_event("answer_done", within_s=60, complete=True)
+        run.check_alive()
+        status = publisher.status()
+        await wait_until(reader, bob["stream_time_s"] + 0.5)
+        await stop_reader(reader)
+    finally:
+        code = await run.stop()
+    assert code == 0
+    assert status["crashes"] == 1 and status["reconnects"] >= 3
+    assert daemon.stage.builder.stats.failed_segments >= 3
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        ended = {s.question.user: (s.status, s.outcome) for s in store.history(10)}
+    assert ended["bob"] == (Status.DONE, "done")
+    assert ended["alice"][0] in (Status.DONE, Status.DROPPED)
+    assert ffmpeg_children() == []
