@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,11 +17,16 @@ class SecretFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
+        # An immutable tuple, swapped whole: a token refresh adds a secret on the event
+        # loop while other threads log, and iterating a set that grows would raise.
+        self._secrets: tuple[str, ...] = ()
+        self._lock = threading.Lock()
 
     def add(self, secret: str | None) -> None:
         if secret and len(secret) >= 4:
-            self._secrets.add(secret)
+            with self._lock:
+                if secret not in self._secrets:
+                    self._secrets = (*self._secrets, secret)
 
     def mask(self, text: str) -> str:
         for secret in self._secrets:

@@ -48,7 +48,10 @@ class ConsoleChatSource(ChatSource):
         # A daemon thread: readline blocks, and a blocked daemon thread never holds up exit.
         while True:
             line = self._stdin.readline()
-            loop.call_soon_threadsafe(lines.put_nowait, line)
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop closed while readline blocked: we are done
+                return
             if not line:
                 return
 
