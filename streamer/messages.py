@@ -1,7 +1,7 @@
 """Typed, immutable messages passed between the stages.
 
 Every message that belongs to one answer carries the answer's id (the id of the
-question it answers), so a ``Skip`` can drop stale work anywhere in the chain.
+question it answers); the stages find the answer's state (``answer.Answer``) by it.
 """
 
 from __future__ import annotations
@@ -120,13 +120,6 @@ class ModCommand:
 
     action: ModAction
     user: str
-
-
-@dataclass(frozen=True, slots=True)
-class Skip:
-    """Drop the answer with this id wherever it is in the chain."""
-
-    answer_id: str
 
 
 AnswerMessage = Segment | AnswerAborted

@@ -386,3 +386,40 @@ async def test_an_answer_counts_as_answered_only_once_handed_on(
         assert await stop(daemon, task) == 0
     with QuestionStore(tmp_path / "data" / "questions.db") as store:
         assert store.counts().get(Status.DONE, 0) == 3
+
+
+async def test_skip_while_queued_and_twice_in_a_row(tmp_path: Path, twitch: FakeTwitch) -> None:
+    """!skip takes the current answer: the one heard, else the one written, else the next
+    picked one. Twice in a row takes two; each is recorded skipped, once."""
+    sink = GatedSink()  # the first answer stays "on air" until the gate opens
+    settings = make_settings(tmp_path, twitch, pool={"build_queue_size": 3})
+    daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+    task = await running(daemon)
+    try:
+        await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+        for i in range(3):
+            await twitch.inject_chat(f"user{i}", f"!ask question number {i} for the show?")
+        await sink.wait_for(lambda items: len(items) >= 1)
+        await twitch.wait_until(
+            lambda: "@user2, your question is number 3 in line" in chat_texts(twitch)
+        )
+        first = sink.items[0].answer_id
+        states = [(a.question.user, a.state) for a in daemon.answers]
+        assert states[0] == ("user0", AnswerState.SPEAKING)
+        assert states[-1] == ("user2", AnswerState.PICKED)  # still queued
+        # Twice in a row: the answer on air, then the next one (written or queued).
+        assert daemon.skip() == "skipped the current answer"
+        assert daemon.skip() == "skipped the current answer"
+        assert daemon.answers.get(first) is None
+        sink.gate.set()
+        await answers_until(daemon, lambda: len(daemon.answers) == 0)
+    finally:
+        sink.gate.set()
+        assert await stop(daemon, task) == 0
+    assert daemon.skip() == "nothing to skip"
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        ended = {s.question.user: (s.status, s.outcome) for s in store.history(10)}
+    assert ended["user0"] == (Status.DROPPED, "skipped")
+    assert ended["user1"] == (Status.DROPPED, "skipped")
+    assert ended["user2"] == (Status.DONE, "done")
+    assert daemon.answers.questions == {"skipped": 2, "answered": 1}
