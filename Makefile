@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup run run-text test test-fast lint format bench clean
+.PHONY: setup run run-text test test-fast lint format bench soak clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.broadcast
 	$(BIN)/python -m bench.lipsync
 	$(BIN)/python -m bench.tts
+
+## An hour on air with faults on a schedule (SOAK_MINUTES=2 for a short one).
+SOAK_MINUTES ?= 60
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data *.egg-info

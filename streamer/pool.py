@@ -2,12 +2,12 @@
 
 Life cycle of a question (``streamer.store.Status``)::
 
-    add() ─▶ pooled ──pick()──▶ queued ──next_to_build()──▶ building ──done()──▶ done
+    add() ─▶ pooled ──pick()──▶ queued ──next_to_build()──▶ building ──record()──▶ done
                ▲  │                │                          │
-               │  └─expired/clear  └──────────drop()──────────┤──failed(), attempts left──┐
+               │  └─expired/clear  └──────────drop()──────────┤──record(requeued), attempts left──┐
                │         ▼                                    ▼                           │
-               │      dropped ◀──────────failed(), no attempts left                      │
-               └───────────────────────requeue() / failed() ◀─────────────────────────────┘
+               │      dropped ◀──────────record(requeued), no attempts left                      │
+               └───────────────────────requeue() / record() ◀─────────────────────────────┘
 
 Everything is persisted in a ``QuestionStore`` before a method returns, so a crash or a
 restart loses no accepted question: on construction, questions that were ``building``
@@ -26,7 +26,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from streamer.config import PoolSettings
 from streamer.messages import Question
@@ -266,42 +265,6 @@ class QuestionPool:
             event = self._queue_event()
             event.clear()
             await event.wait()
-
-    def done(self, answer_id: str) -> bool:
-        """The answer was produced. False (logged) if the question was not active."""
-        moved = self._store.finish(
-            [answer_id], Status.DONE, self._clock(), sources=(Status.QUEUED, Status.BUILDING)
-        )
-        if moved:
-            logger.info("question %s answered", answer_id)
-        else:
-            self._log_not_active("done", answer_id)
-        return bool(moved)
-
-    def failed(self, answer_id: str, reason: str) -> Literal["requeued", "dropped"]:
-        """Producing the answer failed: back to the pool, or dropped after max_attempts."""
-        stored = self._store.get(answer_id)
-        if stored is None or stored.status not in (Status.QUEUED, Status.BUILDING):
-            self._log_not_active(f"failed ({reason})", answer_id)
-            return "dropped"
-        now = self._clock()
-        attempts = stored.attempts + 1
-        who = _describe(stored.question)
-        max_attempts = self._settings.max_attempts
-        if attempts < max_attempts:
-            self._store.return_to_pool(answer_id, now, attempts=attempts)
-            logger.warning(
-                "question %s failed (%s): back in the pool, attempt %d of %d",
-                who,
-                reason,
-                attempts,
-                max_attempts,
-            )
-            return "requeued"
-        why = f"failed {attempts} times, last: {reason}"
-        self._store.finish([answer_id], Status.DROPPED, now, reason=why, attempts=attempts)
-        logger.warning("question %s dropped: %s", who, why)
-        return "dropped"
 
     def mark_speaking(self, answer_id: str) -> bool:
         """The answer is being heard: after a crash it ends truncated, not spoken again."""

@@ -334,7 +334,7 @@ def test_duplicates_of_queued_and_building_merge_but_not_of_finished(env: Env) -
         assert result.status is AddStatus.MERGED
         assert result.question.id == target.id
         assert result.question.askers == (target.user, "c")
-    assert pool.done(a.id)
+    assert pool.record(a.id, "done")
     result = pool.add(make_question("question alpha", id="again", user="d"))
     assert result.status is AddStatus.ACCEPTED
 
@@ -362,7 +362,7 @@ def test_same_id_twice_is_an_error(env: Env) -> None:
     q = env.ask("a question once", user="a")
     pool.pick()
     pool.take_queued()
-    pool.done(q.id)
+    pool.record(q.id, "done")
     with pytest.raises(ValueError, match="already stored"):
         pool.add(q)
 
@@ -380,7 +380,7 @@ def test_full_build_queue_blocks_the_pick(env: Env) -> None:
     assert ids(pool.pooled()) == [c.id]
     assert pool.take_queued() == a  # building still counts
     assert pool.pick() is None
-    pool.done(a.id)
+    pool.record(a.id, "done")
     assert pool.pick() == c
 
 
@@ -434,46 +434,44 @@ async def test_two_builders_get_different_questions(env: Env) -> None:
 def test_done(env: Env) -> None:
     pool = env.open()
     q = env.ask("to be answered", user="a")
-    assert not pool.done(q.id)  # still pooled: not done
+    assert pool.record(q.id, "done") == "already pooled"  # still pooled: not done
     pool.pick()
     pool.take_queued()
-    assert pool.done(q.id)
+    assert pool.record(q.id, "done") == "answered"
     info = pool.info(q.id)
-    assert info is not None and info.status is Status.DONE
-    assert not pool.done(q.id)
-    assert not pool.done("nope")
+    assert info is not None and info.status is Status.DONE and info.outcome == "done"
+    assert pool.record(q.id, "done") == "already done"
+    assert pool.record("nope", "done") == "not stored"
     assert ids([s.question for s in pool.history()]) == [q.id]
 
 
-def test_failed_requeues_then_drops(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_requeues_then_drops(env: Env) -> None:
     pool = env.open(max_attempts=2, max_age_s=100)
     q = env.ask("this one fails", user="unlucky")
     pool.pick()
     pool.take_queued()
     env.clock.advance(150)  # past max_age_s since asked: the requeue gives a fresh expiry base
-    caplog.set_level(logging.INFO, logger="streamer.pool")
-    assert pool.failed(q.id, "LLM timeout") == "requeued"
+    assert pool.record(q.id, "requeued", "LLM timeout") == "back in the pool, attempt 1 of 2"
     info = pool.info(q.id)
     assert info is not None and info.status is Status.POOLED and info.attempts == 1
     assert info.question.asked_at == q.asked_at  # original asked_at kept
     assert pool.pick() == q  # not expired
     pool.take_queued()
-    assert pool.failed(q.id, "TTS crashed") == "dropped"
+    assert pool.record(q.id, "requeued", "TTS crashed") == "dropped after 2 attempts"
     info = pool.info(q.id)
     assert info is not None and info.status is Status.DROPPED and info.attempts == 2
     assert info.reason is not None and "TTS crashed" in info.reason
-    lines = [r.getMessage() for r in caplog.records if q.id in r.getMessage()]
-    assert any("LLM timeout" in m and "unlucky" in m for m in lines)
-    assert any("TTS crashed" in m and "dropped" in m for m in lines)
-    assert pool.failed(q.id, "again") == "dropped"  # already dropped: nothing changes
-    assert pool.failed("unknown", "x") == "dropped"
+    assert info.outcome == "failed"
+    assert pool.record(q.id, "requeued", "again") == "already dropped"  # nothing changes
+    assert pool.record("unknown", "requeued", "x") == "not stored"
 
 
 def test_failed_with_one_attempt_drops_at_once(env: Env) -> None:
     pool = env.open(max_attempts=1)
     q = env.ask("one shot only", user="a")
     pool.pick()
-    assert pool.failed(q.id, "boom") == "dropped"  # queued (not yet building) also works
+    # queued (not yet building) also works
+    assert pool.record(q.id, "requeued", "boom") == "dropped after 1 attempts"
 
 
 def test_requeue_keeps_attempts(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -481,7 +479,7 @@ def test_requeue_keeps_attempts(env: Env, caplog: pytest.LogCaptureFixture) -> N
     q = env.ask("shutdown mid answer", user="a")
     pool.pick()
     pool.take_queued()
-    pool.failed(q.id, "x")
+    pool.record(q.id, "requeued", "x")
     pool.pick()
     pool.take_queued()
     caplog.set_level(logging.INFO, logger="streamer.pool")
@@ -539,7 +537,7 @@ def test_history_is_pruned(tmp_path: Path) -> None:
             pool.pick()
             pool.take_queued()
             clock.advance(1)
-            pool.done(q.id)
+            pool.record(q.id, "done")
         assert ids([s.question for s in pool.history(10)]) == ["p5", "p4", "p3"]
         assert pool.get("p0") is None
         assert pool.counts()["done"] == 3
