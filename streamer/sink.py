@@ -169,6 +169,12 @@ class SinkStage:
                 "the next stage failed on answer %s item %s", answer.short, item,
                 exc_info=call.exception(),
             )  # fmt: skip
+            if ended:
+                # Its end never reached the next stage, so nobody would report it: end it
+                # here (truncated if heard, else failed) rather than wait forever.
+                self.next.skip(answer.id)
+                answer.played_out(complete=False, reason="the next stage failed on its end")
+                return
         if isinstance(item, Segment):
             answer.handed += 1
         if ended and not self.next.reports_playback:

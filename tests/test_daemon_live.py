@@ -423,3 +423,26 @@ async def test_skip_while_queued_and_twice_in_a_row(tmp_path: Path, twitch: Fake
     assert ended["user1"] == (Status.DROPPED, "skipped")
     assert ended["user2"] == (Status.DONE, "done")
     assert daemon.answers.questions == {"skipped": 2, "answered": 1}
+
+
+class BrokenEndSink(Sink):
+    """A next stage that fails on the end of every answer (its last item)."""
+
+    async def __call__(self, item: AnswerMessage) -> None:
+        await super().__call__(item)
+        if isinstance(item, Segment) and item.last:
+            raise RuntimeError("the next stage broke on purpose")
+
+
+async def test_a_next_stage_failing_on_the_end_never_stalls(tmp_path: Path) -> None:
+    settings = replay_settings(
+        tmp_path,
+        [
+            '{"user": "alice", "text": "!ask are you there?"}',
+            '{"user": "bob", "text": "!ask and now?"}',
+        ],
+    )
+    daemon = Daemon(settings, env={}, once=True, sink=BrokenEndSink())
+    async with asyncio.timeout(10):
+        assert await daemon.run() == 0  # --once ends: nothing waits for a lost end
+    assert daemon.answers.questions == {"truncated": 2}
