@@ -200,7 +200,7 @@ class Answer:
         why = f" ({self.reason})" if self.reason and self.state is not AnswerState.DONE else ""
         log.log(
             level,
-            "answer %s %s%s: %s; %d/%d segments heard; from the pick: first token %s, "
+            "answer %s %s%s: %s; %d/%d segments handed on; from the pick: first token %s, "
             "first segment %s, on air %s, end %s",
             self.short,
             self.state.value,

@@ -66,13 +66,24 @@ async def fetch_status(host: str, port: int, timeout_s: float = 3.0) -> dict[str
 def render_status(data: dict[str, Any]) -> str:
     """A few readable lines for the operator."""
     pool = data.get("pool", {})
+    ended = data.get("questions_ended", {})
     lines = [
         f"state: {data.get('state')}{' (paused)' if data.get('paused') else ''}; "
-        f"chat: {data.get('chat')}; answered {data.get('answered', 0)}, "
-        f"failed {data.get('failed', 0)}",
+        f"chat: {data.get('chat')}; questions since start: "
+        + ", ".join(
+            f"{ended.get(k, 0)} {k}" for k in ("answered", "truncated", "skipped", "failed")
+        ),
         f"pool: {pool.get('pooled', 0)} waiting, {pool.get('queued', 0)} picked, "
         f"{pool.get('building', 0)} being answered",
     ]
+    answers = data.get("answers") or []
+    if answers:
+        lines.append(
+            "answers: "
+            + ", ".join(
+                f"{a.get('id', '')[:8]} {a.get('state')} ({a.get('user')})" for a in answers
+            )
+        )
     building = data.get("building")
     if building:
         lines.append(

@@ -15,6 +15,7 @@ from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
 from streamer.config import Settings, settings_from_dict
 from streamer.daemon import Daemon, PrintSink
 from streamer.messages import AnswerAborted, AnswerMessage, Segment
+from streamer.status import render_status
 from streamer.store import QuestionStore, Status
 from tests.fakes.openai_server import FakeOpenAIServer, Scenario
 from tests.fakes.twitch_server import FakeTwitch
@@ -407,12 +408,15 @@ async def test_skip_while_queued_and_twice_in_a_row(tmp_path: Path, twitch: Fake
         states = [(a.question.user, a.state) for a in daemon.answers]
         assert states[0] == ("user0", AnswerState.SPEAKING)
         assert states[-1] == ("user2", AnswerState.PICKED)  # still queued
+        shown = render_status(daemon.snapshot())  # what `streamer status` prints
+        assert f"{first[:8]} speaking (user0)" in shown and "picked (user2)" in shown
         # Twice in a row: the answer on air, then the next one (written or queued).
         assert daemon.skip() == "skipped the current answer"
         assert daemon.skip() == "skipped the current answer"
         assert daemon.answers.get(first) is None
         sink.gate.set()
         await answers_until(daemon, lambda: len(daemon.answers) == 0)
+        shown = render_status(daemon.snapshot())
     finally:
         sink.gate.set()
         assert await stop(daemon, task) == 0
@@ -423,6 +427,7 @@ async def test_skip_while_queued_and_twice_in_a_row(tmp_path: Path, twitch: Fake
     assert ended["user1"] == (Status.DROPPED, "skipped")
     assert ended["user2"] == (Status.DONE, "done")
     assert daemon.answers.questions == {"skipped": 2, "answered": 1}
+    assert "questions since start: 1 answered, 0 truncated, 2 skipped, 0 failed" in shown
 
 
 class BrokenEndSink(Sink):
