@@ -136,7 +136,7 @@ class Answer:
         """The next stage has played all it was given of the answer: its natural end."""
         if self.text_end is AnswerState.DONE and complete:
             return self.finish(AnswerState.DONE, interrupt=False)
-        why = reason or self.reason or "cut short"
+        why = self.reason or reason or "cut short"  # the writer's reason says more
         if self.state is AnswerState.SPEAKING:
             return self.finish(AnswerState.TRUNCATED, why, interrupt=False)
         # Nothing was ever heard (every segment failed): nothing was said.

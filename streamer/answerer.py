@@ -45,18 +45,6 @@ log = logging.getLogger(__name__)
 _SPACES = re.compile(r"\s+")
 
 
-_SENTENCE_END = re.compile(r"[.!?…][\"'’”)\]]*(?=\s|$)")
-
-
-def _whole_sentences(text: str) -> tuple[str, str]:
-    """``text`` split after its last sentence end: (whole sentences, the unfinished rest)."""
-    ends = list(_SENTENCE_END.finditer(text))
-    if not ends:
-        return "", text
-    cut = ends[-1].end()
-    return text[:cut].strip(), text[cut:].strip()
-
-
 def _normalize(text: str) -> str:
     """Lower case, one space for any whitespace run, straight apostrophes."""
     return _SPACES.sub(" ", text).lower().replace("’", "'").replace("‘", "'")
@@ -292,14 +280,16 @@ class Answerer:
                         if not held and not run.released:
                             raise LLMError(LLMErrorKind.BAD_RESPONSE, "the answer was empty")
                     except LLMError as exc:
-                        if exc.kind is not LLMErrorKind.LENGTH or not (held or run.released):
+                        if exc.kind is not LLMErrorKind.LENGTH:
                             raise
                         # Cut at max_tokens mid-sentence: it ends at its last whole sentence
                         # (the unfinished one in the splitter is never spoken).
-                        cut_at_length = True
-                        whole, rest = _whole_sentences(splitter.pending)
+                        whole, rest = splitter.whole_sentences()
                         if whole:
                             held.append((whole, 0))
+                        if not (held or run.released):
+                            raise  # not one whole sentence: a failure like any other
+                        cut_at_length = True
                         log.warning(
                             "answer %s: %s; ending it at its last whole sentence (%r dropped)",
                             q.id, exc, rest[-80:],
@@ -357,9 +347,11 @@ class Answerer:
                         self._finish(run, AnswerStatus.TRUNCATED, f"llm failed: {error}")
                         yield AnswerAborted(q.id, f"llm failed: {error.kind}")
                         return
-                    if error.kind is LLMErrorKind.CONTEXT and context_retries < 1:
+                    remembered = len(messages) - len(self.prompts.build(q, reminder=reminder))
+                    if error.kind is LLMErrorKind.CONTEXT and context_retries < 1 and remembered:
                         # The server's context is smaller than budgeted: learn it from
                         # this prompt, leave out the oldest memory and ask once more.
+                        # (Without memory in the prompt there is nothing to leave out.)
                         context_retries += 1
                         size = turns_tokens(messages)
                         self.budget_tokens = min(self.budget_tokens or size, size * 3 // 4)
@@ -371,7 +363,7 @@ class Answerer:
                         )  # fmt: skip
                         continue
                     if error.permanent:
-                        why = f"llm failed: {error} (not retried: asking again cannot help)"
+                        why = f"llm failed: {error} (not retried at once: the server refused it)"
                         self._finish(run, self._failure_status(), why)
                         yield AnswerAborted(q.id, f"llm failed: {error.kind}")
                         return

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -25,15 +24,11 @@ from streamer.faults import Faults
 from streamer.lipsync.base import LipSyncEngine
 from streamer.messages import AnswerAborted, AnswerMessage, Clip, Segment
 from streamer.tts.base import TTSEngine
+from streamer.worker import DaemonWorker
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-# A call in the worker that takes longer than this means the worker is stuck (a hung
-# voice or lip-sync engine): the daemon exits with that reason rather than stall.
-WORKER_STALL_S = 120.0
 
 
 class WorkerStuck(RuntimeError):
@@ -73,7 +68,7 @@ class VideoBuilder:
         *,
         on_fatal: Callable[[str], None] | None = None,
         faults: Faults | None = None,
-        stall_s: float = WORKER_STALL_S,
+        stall_s: float | None = None,
     ) -> None:
         if output.sample_rate % output.fps:
             raise ValueError(
@@ -88,10 +83,10 @@ class VideoBuilder:
         # Segment text → what the voice reads (numbers as words, no markdown or emoji).
         self.speech_text = speech_text
         self.stats = BuildStats()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-builder")
+        self._worker = DaemonWorker("video-builder")
         self._on_fatal = on_fatal
         self._faults = faults or Faults()
-        self.stall_s = stall_s
+        self.stall_s = output.worker_stall_s if stall_s is None else stall_s
         self._stuck: str | None = None
 
     async def _in_worker(self, fn: Callable[[], T], what: str = "work") -> T:

@@ -153,15 +153,18 @@ class ClipQueue:
             self.queued_s = sum(c.duration_s for c in kept)
         return removed
 
-    def end_answer(self, *, skipped: bool = False, complete: bool = True) -> None:
-        """Take the answer off air and say so (``started``: a frame of it went out)."""
+    def end_answer(
+        self, *, skipped: bool = False, complete: bool = True, expired: bool = False
+    ) -> None:
+        """Take the answer off air and say so (``started``: a frame of it went out;
+        ``expired``: its clips were too old to play)."""
         answer = self.answer
         if answer is None:
             return
         self.events.append(
             ("answer_done", {"answer_id": answer, "skipped": skipped,
-                             "complete": complete and not skipped,
-                             "started": self._answer_started,
+                             "complete": complete and not skipped and not expired,
+                             "expired": expired, "started": self._answer_started,
                              "stream_time_s": self.stream_time})
         )  # fmt: skip
         if self.keeper is not None:  # skipped answers are not kept
@@ -189,9 +192,9 @@ class ClipQueue:
 
     def expire(self, now: float, max_age: float) -> None:
         """Drop answers with clips older than ``max_age`` (built while the stream was down)."""
-        old = {c.answer_id for c in self.queue if now - c.created_at > max_age}
-        if self.current is not None and now - self.current.created_at > max_age:
-            old.add(self.current.answer_id)
+        clips = [self.current, *self.queue] if self.current is not None else list(self.queue)
+        # In play order, each answer once: the one on air is said first.
+        old = dict.fromkeys(c.answer_id for c in clips if now - c.created_at > max_age)
         for answer_id in old:
             n = self._remove_queued(answer_id)
             self._log(
@@ -200,8 +203,9 @@ class ClipQueue:
                 "was down)", answer_id, n, max_age,
             )  # fmt: skip
             if self.answer == answer_id:
-                self.end_answer(complete=False)
-            self.events.append(("expired", {"answer_id": answer_id}))
+                self.end_answer(expired=True)
+            else:
+                self.events.append(("expired", {"answer_id": answer_id}))
         if old:
             self.notify_space()
 
@@ -275,4 +279,6 @@ class ClipQueue:
         with self.cond:
             events, self.events = self.events, []
             logs, self.logs = self.logs, []
+            if self.keeper is not None:
+                logs += self.keeper.take_logs()
         return events, logs

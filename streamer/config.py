@@ -97,7 +97,7 @@ class CommandSettings(_Model):
     # Chat replies; {user} is the asker's display name (in queued_template and
     # picked_template: every asker of a merged question, e.g. "Alice @bob").
     # Empty string = no reply. ack: accepted into the pool; queued: picked for an
-    # answer ({position} in line, 1 = the next one heard); picked: the answer is on air.
+    # answer ({position} in line, the answer on air being number 1); picked: on air.
     ack_template: str = "@{user}, your question is in the queue"
     queued_template: str = "@{user}, your question is number {position} in line"
     picked_template: str = "@{user}, answering now"
@@ -424,6 +424,9 @@ class OutputSettings(_Model):
     answers_dir: Path | None = None
     # Answers built while the RTMP server is away play when it is back, unless older.
     max_clip_age_s: float = Field(default=120.0, gt=0)
+    # A voice or lip-sync call that takes longer than this is a hung engine: the daemon
+    # exits (code 1, with the reason) so a supervisor such as systemd restarts it.
+    worker_stall_s: float = Field(default=120.0, gt=0)
     # Start a local nginx-rtmp for a loopback rtmp_url when none is listening (on the
     # URL's port).
     start_rtmp_server: bool = True

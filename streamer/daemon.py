@@ -115,7 +115,12 @@ class Daemon:
         self.answers = Answers(self._record)
         self.queue = SegmentQueue()
         self.writer = WriterStage(self.pool, self.answers, self.answerer, self.queue)
-        self.sink_stage = SinkStage(self.queue, sink, on_heard=self._heard)
+        self.sink_stage = SinkStage(
+            self.queue,
+            sink,
+            on_heard=self._heard,
+            failed=lambda: self.supervisor.reason is not None,
+        )
         self.chat_stage = ChatStage(self.chat, self.reader, on_done=self._check_idle)
         self.answers.subscribe(self._check_idle)
         self._draining = False
@@ -214,15 +219,17 @@ class Daemon:
         answer = self.answers.get(str(data.get("answer_id", "")))
         if kind == "first_frame" and answer is not None:
             self._heard(answer)
-        elif kind == "answer_done" and answer is not None:
+        elif kind == "answer_done" and answer is not None and not data.get("expired"):
             if data.get("started"):
                 self._heard(answer)
             answer.played_out(complete=bool(data.get("complete")), reason="cut short on air")
-        elif kind == "expired" and answer is not None:
+        elif kind in ("expired", "answer_done") and answer is not None:
             why = "its clips expired while the stream was down"
+            if data.get("started"):
+                self._heard(answer)
             if answer.state is AnswerState.SPEAKING:
                 answer.finish(AnswerState.TRUNCATED, why)
-            else:
+            else:  # nobody heard it: ask again
                 answer.finish(AnswerState.REQUEUED, why)
         elif kind in ("connected", "disconnected"):
             log.info("stream %s %s", kind, data.get("reason", ""))
@@ -346,18 +353,20 @@ class Daemon:
 
     async def _shutdown(self, tasks: dict[str, asyncio.Task[None]]) -> None:
         log.info("stopping: finishing the answer in progress (a second signal exits now)")
+        failed = self.supervisor.reason is not None  # failed: no answer is waited for
+        self.supervisor.stopping = True
         self._draining = True
         self.writer.draining = True
         if "chat" in tasks:
             tasks["chat"].cancel()
         writer = tasks.get("writer")
         if writer is not None:
-            if self.writer.current is not None and self.supervisor.reason is None:
+            if self.writer.current is not None and not failed:
                 done, _ = await asyncio.wait({writer}, timeout=DRAIN_TIMEOUT_S)
                 if not done:
                     log.warning("the answer in progress did not finish in %g s", DRAIN_TIMEOUT_S)
             writer.cancel()
-        if self.supervisor.reason is None:
+        if not failed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.queue.join(), SINK_DRAIN_TIMEOUT_S)
         for task in tasks.values():

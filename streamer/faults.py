@@ -4,7 +4,8 @@
 
 * ``tts=3``: the first 3 calls at point ``tts`` raise, then it recovers;
 * ``pacing@200``: only the 200th call raises;
-* ``worker``: every call raises.
+* ``worker``: every call raises;
+* a ``:hang`` suffix (``tts@2:hang``): that call never returns instead of raising.
 
 Points: ``tts`` and ``lipsync`` (the builder worker, per segment), ``worker`` (the
 builder worker outside the engines), ``pacing`` (the publisher's pacing thread, per
@@ -33,11 +34,15 @@ class Faults:
         self._first: dict[str, int] = {}  # point -> raise on calls 1..n (-1: always)
         self._only: dict[str, int] = {}  # point -> raise on this call only
         self._calls: dict[str, int] = {}
+        self._hang: set[str] = set()  # points whose fault blocks forever
         self._lock = threading.Lock()
         for raw in spec.split(","):
             item = raw.strip()
             if not item:
                 continue
+            if item.endswith(":hang"):
+                item = item.removesuffix(":hang")
+                self._hang.add(item.partition("@")[0].partition("=")[0].strip())
             if "@" in item:
                 name, _, n = item.partition("@")
                 self._only[self._point(name)] = int(n)
@@ -72,5 +77,7 @@ class Faults:
             self._calls[point] = n
             first = self._first.get(point, 0)
             hit = first < 0 or n <= first or self._only.get(point) == n
+        if hit and point in self._hang:
+            threading.Event().wait()  # a hung engine: never comes back
         if hit:
             raise InjectedFault(f"injected fault at {point} (call {n})")

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,7 @@ class Keeper:
         self.items: queue.Queue[_KeepItem | None] = queue.Queue(maxsize=self.max_frames)
         self._lock = threading.Lock()
         self._abandoned: OrderedDict[str, None] = OrderedDict()
+        self._logs: list[tuple[int, str, tuple[Any, ...]]] = []
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._seq = 0
         self.thread = threading.Thread(target=self._run, name="pub-keeper", daemon=True)
@@ -83,10 +85,18 @@ class Keeper:
             self._abandoned[answer_id] = None
             while len(self._abandoned) > DROPPED_MEMORY:
                 self._abandoned.popitem(last=False)
-        log.warning(
+        # Called under the publisher's clip-queue lock: the line is written after it.
+        self._logs.append((
+            logging.WARNING,
             "not keeping answer %s as MP4: its encoder fell behind (%d frames waiting)",
-            answer_id, self.max_frames,
-        )  # fmt: skip
+            (answer_id, self.max_frames),
+        ))  # fmt: skip
+
+    def take_logs(self) -> list[tuple[int, str, tuple[Any, ...]]]:
+        """Log lines gathered on the pacing thread's side (the caller writes them)."""
+        with self._lock:
+            logs, self._logs = self._logs, []
+        return logs
 
     def frame(self, answer_id: str, frame: np.ndarray, audio: np.ndarray) -> None:
         if self.abandoned(answer_id):

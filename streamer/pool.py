@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from streamer.config import PoolSettings
 from streamer.messages import Question
 from streamer.pool_policy import choose, effective_level, normalize_text, priority_level
-from streamer.store import ACTIVE, QuestionStore, Status, StoredQuestion
+from streamer.store import QuestionStore, Status, StoredQuestion
 
 __all__ = [
     "AddResult",
@@ -394,10 +394,6 @@ class QuestionPool:
     def info(self, answer_id: str) -> StoredQuestion | None:
         """The question with its status, attempts and drop reason."""
         return self._store.get(answer_id)
-
-    def is_active(self, answer_id: str) -> bool:
-        stored = self._store.get(answer_id)
-        return stored is not None and stored.status in ACTIVE
 
     def history(self, limit: int = 20) -> list[StoredQuestion]:
         """The last answered or dropped questions, newest first."""

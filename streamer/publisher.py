@@ -10,8 +10,8 @@ stamps both inputs from frame and sample counts, so audio and video cannot drift
 
 While the stream is down the clip queue is kept, so answers built meanwhile play when
 it is back, unless older than ``settings.max_clip_age_s``. If the pacing thread itself
-crashes, it starts over with a fresh ffmpeg session; after ``MAX_CRASHES`` crashes
-within ``CRASH_WINDOW_S`` the publisher closes (every waiting ``put`` returns False)
+crashes, it starts over with a fresh ffmpeg session; after more than ``MAX_CRASHES``
+crashes within ``CRASH_WINDOW_S`` the publisher closes (every waiting ``put`` returns False)
 and ``on_fatal`` says why, so the daemon exits with that reason instead of hanging.
 """
 
@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +67,8 @@ CONNECT_TIMEOUT_S = 15.0
 STALL_S = 5.0
 # Falling further behind than this many frames resynchronises the clock.
 RESYNC_FRAMES = 5
-# The pacing thread may crash (and start over) this often within the window...
+# The pacing thread may crash (and start over) this often within the window; one
+# crash more closes the publisher...
 MAX_CRASHES = 3
 CRASH_WINDOW_S = 60.0
 # ...and the answer keeper's thread may die this often before answers go unkept.
@@ -377,6 +379,7 @@ class Publisher:
                 self.clips.keeper = None
             return
         log.error("publisher: the answer keeper's thread died; starting a new one")
+        keeper.kill()  # its encoder child, if one was running
         self._start_keeper()
 
     def _loop(self) -> None:
@@ -490,11 +493,11 @@ class Publisher:
             if clip is not None:
                 try:
                     frame, audio = clips.clip_frame(clip, count)
-                except Exception as e:
+                except Exception:
                     # One bad clip must not take the stream down: drop it, show idle.
-                    why = "answer %s: frame %d of a clip (segment %d) cannot be played (%r)"
-                    args = (clip.answer_id, clips.pos, clip.index, e)
-                    clips.logs.append((logging.ERROR, why + "; dropping the clip", args))
+                    why = "answer %s: frame %d of a clip (segment %d) cannot be played; "
+                    args = (clip.answer_id, clips.pos, clip.index, traceback.format_exc())
+                    clips.logs.append((logging.ERROR, why + "dropping the clip\n%s", args))
                     clips.drop_current(clip)
                 else:
                     clips.stream_time = session.frames / self._fps

@@ -127,10 +127,14 @@ class SinkStage:
         next_stage: NextStage,
         *,
         on_heard: Callable[[Answer], None],
+        failed: Callable[[], bool] = lambda: False,
     ) -> None:
         self.queue = queue
         self.next = next_stage
         self._on_heard = on_heard
+        # True once the daemon failed for good: answers are then left as they are (the
+        # next start settles them) rather than ended by the failure's side effects.
+        self._failed = failed
         self.busy: Answer | None = None  # the answer whose item is being handed on
 
     async def run(self) -> None:
@@ -169,7 +173,7 @@ class SinkStage:
                 "the next stage failed on answer %s item %s", answer.short, item,
                 exc_info=call.exception(),
             )  # fmt: skip
-            if ended:
+            if ended and not self._failed():
                 # Its end never reached the next stage, so nobody would report it: end it
                 # here (truncated if heard, else failed) rather than wait forever.
                 self.next.skip(answer.id)

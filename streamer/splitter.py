@@ -105,6 +105,15 @@ class SentenceSplitter:
         self.reset()
         return out
 
+    def whole_sentences(self) -> tuple[str, str]:
+        """The pending text cut after its last sentence end, by the same rules ("Dr."
+        ends nothing): (the whole sentences, the unfinished rest). Nothing changes."""
+        probe = SentenceSplitter(1, 1, len(self._buf) + 1)
+        probe._first = False  # no cut at a comma
+        probe._buf = self._buf
+        whole = " ".join(probe._drain(final=True))
+        return whole, probe._buf.strip()
+
     # ------------------------------------------------------------------ internals
 
     def _drain(self, *, final: bool) -> list[str]:

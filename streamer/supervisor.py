@@ -20,6 +20,8 @@ class Supervisor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed: asyncio.Event | None = None
         self.reason: str | None = None
+        # Set when the daemon stops on purpose: stages that end then are not failures.
+        self.stopping = False
 
     def start(self) -> None:
         """Bind to the running loop (call from inside it)."""
@@ -40,6 +42,10 @@ class Supervisor:
             if t.cancelled():
                 return
             exc = t.exception()
+            if self.stopping:
+                if exc is not None:
+                    log.error("stage %s failed while stopping", name, exc_info=exc)
+                return
             if exc is not None:
                 log.error("stage %s crashed", name, exc_info=exc)
                 self.fail(f"stage {name} crashed: {type(exc).__name__}: {exc}")

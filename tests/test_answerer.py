@@ -646,3 +646,18 @@ async def test_an_answer_cut_at_max_tokens_ends_at_its_last_whole_sentence(
     assert "all the way" not in spoken
     check_well_formed(messages, ask())
     assert outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED)
+
+
+async def test_a_short_answer_cut_at_max_tokens_keeps_its_whole_sentences(
+    server: FakeOpenAIServer, make: Callable[..., Answerer]
+) -> None:
+    # Everything is still in the splitter when the cut comes: its whole sentences stay.
+    server.push(Scenario.cut_at_length("Yes, I met Dr. Smith. He was kind and then"))
+    messages, outcome = await run(make(), ask())
+    assert [s.text for s in segments(messages)] == ["Yes, I met Dr. Smith."]
+    # (done when the last whole sentence was still held, truncated when it was out)
+    assert outcome.status in (AnswerStatus.DONE, AnswerStatus.TRUNCATED)
+    # Not one whole sentence ("Dr." ends nothing): a failure like an empty answer.
+    server.push(Scenario.cut_at_length("I met Dr. Who and"), Scenario.reply("Hello there."))
+    messages, outcome = await run(make(), ask(qid="q2"))
+    assert outcome.attempts == 2 and [s.text for s in segments(messages)] == ["Hello there."]

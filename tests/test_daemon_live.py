@@ -451,3 +451,28 @@ async def test_a_next_stage_failing_on_the_end_never_stalls(tmp_path: Path) -> N
     async with asyncio.timeout(10):
         assert await daemon.run() == 0  # --once ends: nothing waits for a lost end
     assert daemon.answers.questions == {"truncated": 2}
+
+
+class SlowSink(Sink):
+    """A next stage that takes its time with every item, like a voice speaking it."""
+
+    async def __call__(self, item: AnswerMessage) -> None:
+        await asyncio.sleep(0.2)
+        await super().__call__(item)
+
+
+async def test_a_stop_lets_the_answer_in_progress_play_to_its_end(tmp_path: Path) -> None:
+    settings = replay_settings(
+        tmp_path,
+        ['{"user": "alice", "text": "!ask ' + "tell me a long story about the sea " * 4 + '"}'],
+        split={"min_chars": 20, "first_min_chars": 10},
+    )
+    sink = SlowSink()
+    daemon = Daemon(settings, env={}, sink=sink)
+    task = asyncio.create_task(daemon.run())
+    await sink.wait_for(lambda items: len(items) >= 1)
+    assert await stop(daemon, task) == 0
+    segments = [i for i in sink.items if isinstance(i, Segment)]
+    assert len(segments) >= 3 and segments[-1].last  # all of it, to its last segment
+    assert daemon.answers.questions == {"answered": 1}
+    assert daemon.supervisor.reason is None

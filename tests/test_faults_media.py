@@ -337,3 +337,24 @@ async def test_kill_9_while_the_last_segment_plays(tmp_path: Path, server: RtmpS
     assert states["one short sentence please"] == (Status.DONE, "truncated")
     # It was heard: never asked (or spoken) again.
     assert sum("short sentence" in r for r in requests) == 1
+
+
+async def test_a_hung_voice_engine_exits_with_the_reason(
+    tmp_path: Path, server: RtmpServer
+) -> None:
+    """A voice call that never comes back: after output.worker_stall_s the daemon exits
+    1 with the reason (so systemd restarts it) instead of a frozen stream; the process
+    really ends although the worker thread is still stuck."""
+    async with on_air(
+        tmp_path, server.url(), "--set", "output.worker_stall_s=2", faults="tts@1:hang"
+    ) as daemon:
+        await daemon.say("!ask will the voice ever come back?")
+        async with asyncio.timeout(60):
+            code = await daemon.proc.wait()
+            await daemon._reader
+    assert code == 1
+    exits = daemon.find(lambda e: str(e["message"]).startswith("exiting: "))
+    assert len(exits) == 1, daemon.tail()
+    assert "stuck in the voice for 2 s" in str(exits[0]["message"])
+    # Nothing accepted is lost: the question is answered at the next start.
+    assert outcomes(tmp_path)["will the voice ever come back?"][0] is Status.BUILDING

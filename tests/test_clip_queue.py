@@ -1,0 +1,64 @@
+"""The publisher's clip queue on its own: what it says about each answer, in order."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from streamer.clip_queue import ClipQueue
+from streamer.messages import Clip
+
+W, H, FPS, RATE = 32, 18, 25, 48000
+
+
+def clip(answer_id: str, frames: int, *, last: bool, created_at: float = 0.0) -> Clip:
+    return Clip(
+        answer_id, 0, np.zeros((frames, H, W, 3), np.uint8),
+        np.zeros(frames * RATE // FPS, np.int16), FPS, RATE, last, created_at=created_at,
+    )  # fmt: skip
+
+
+def play(q: ClipQueue, frames: int) -> None:
+    count = RATE // FPS
+    with q.cond:
+        for _ in range(frames):
+            c = q.next_clip()
+            if c is None:
+                return
+            frame, audio = q.clip_frame(c, count)
+            q.played(c, frame, audio, count)
+
+
+def test_expired_clips_end_their_answer_as_expired_never_as_played() -> None:
+    q = ClipQueue(10.0, (H, W, 3), FPS, RATE)
+    assert q.submit(clip("on-air", 10, last=False, created_at=0.0))
+    assert q.submit(clip("waiting", 5, last=True, created_at=0.0))
+    play(q, 3)  # "on-air" is heard; then the stream goes down for long
+    with q.cond:
+        q.expire(now=200.0, max_age=120.0)
+    events, logs = q.take_events()
+    kinds = [(k, d["answer_id"]) for k, d in events]
+    assert kinds == [("first_frame", "on-air"), ("answer_done", "on-air"), ("expired", "waiting")]
+    done = events[1][1]
+    assert done["expired"] and done["started"] and not done["complete"]
+    assert not q.queue and q.current is None and q.answer is None
+    assert sum("older than 120 s" in msg % args for _, msg, args in logs) == 2
+    assert all(level == logging.WARNING for level, _, _ in logs)
+
+
+def test_an_end_marker_of_an_answer_never_heard_ends_it() -> None:
+    q = ClipQueue(10.0, (H, W, 3), FPS, RATE)
+    assert q.submit(clip("silent", 0, last=True))
+    play(q, 1)
+    events, _ = q.take_events()
+    assert [(k, d["answer_id"], d["started"], d["complete"]) for k, d in events] == [
+        ("answer_done", "silent", False, False)
+    ]
+
+
+def test_closing_wakes_every_submitter() -> None:
+    q = ClipQueue(0.1, (H, W, 3), FPS, RATE)
+    assert q.submit(clip("a", 10, last=True))  # 0.4 s queued: over the bound now
+    q.close()
+    assert not q.submit(clip("b", 1, last=True))  # returns at once: never waits forever
