@@ -76,12 +76,13 @@ class LLMErrorKind(enum.StrEnum):
 # 4xx statuses that may pass (timeout, conflict, rate limit): retried like a 5xx.
 TRANSIENT_4XX = frozenset({408, 409, 429})
 
-# How servers say the prompt outgrew the context: OpenAI's code, vLLM, llama.cpp,
-# Ollama, transformers serve ("maximum context length", "exceeds the available
-# context size", "too many tokens"...).
+# How servers say the prompt outgrew the context: OpenAI's code, vLLM ("maximum context
+# length"), llama.cpp ("exceeds the available context size"), transformers serve ("The
+# prompt has 1102 tokens, but the model takes at most 1024 ... (`--max-model-len`)").
 _CONTEXT_RE = re.compile(
-    r"context[_ ]length|context (window|size)|maximum context|max_model_len|too many tokens"
-    r"|prompt is too long|(longer|more) than the (model|maximum)|input_ids",
+    r"context[_ ]length|context (window|size)|maximum context|max[-_ ]model[-_ ]len"
+    r"|too many tokens|prompt is too long|prompt has \d+ tokens|takes at most \d+"
+    r"|(longer|more) than the (model|maximum)|input_ids",
     re.IGNORECASE,
 )
 
