@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+
+from streamer.rtmp_server import RtmpServer
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +41,15 @@ def restore_logging() -> Iterator[None]:
             root.removeHandler(handler)
             handler.close()
     root.setLevel(level)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RtmpServer]:
+    """A real nginx-rtmp on a free loopback port (a test module may define its own)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    srv = RtmpServer(tmp_path / "rtmp", port=port)
+    srv.start()
+    yield srv
+    srv.stop()

@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -158,14 +158,6 @@ class Running:
         self.daemon.request_stop()
         async with asyncio.timeout(30):
             return await self.task
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RtmpServer]:
-    srv = RtmpServer(tmp_path / "rtmp", port=free_port())
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

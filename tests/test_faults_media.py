@@ -16,7 +16,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,16 @@ class OnAir:
             await self._reader
         return code
 
+    async def exit_reason(self, within_s: float = 60.0) -> str:
+        """Wait for the daemon to exit by itself (not a hang): code 1, one reason line."""
+        async with asyncio.timeout(within_s):
+            code = await self.proc.wait()
+            await self._reader
+        assert code == 1, self.tail()
+        exits = self.find(lambda e: str(e["message"]).startswith("exiting: "))
+        assert len(exits) == 1, self.tail()
+        return str(exits[0]["message"])
+
     def tail(self, n: int = 15) -> str:
         return "\n".join(str(e.get("message"))[:300] for e in self.log[-n:])
 
@@ -175,14 +185,6 @@ def outcomes(tmp_path: Path) -> dict[str, tuple[Status, str | None]]:
     return {s.question.text: (s.status, s.outcome) for s in rows}
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RtmpServer]:
-    srv = RtmpServer(tmp_path / "rtmp", port=free_port())
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 def streaming(daemon: OnAir) -> int:
     """How many times the publisher said it is streaming (connected) so far."""
     return len(daemon.find(lambda e: "publisher: streaming to" in str(e["message"])))
@@ -236,13 +238,8 @@ async def test_a_pacing_thread_crashing_for_good_exits_with_the_reason(
     tmp_path: Path, server: RtmpServer
 ) -> None:
     async with on_air(tmp_path, server.url(), faults="pacing", streaming=False) as daemon:
-        async with asyncio.timeout(60):  # not a hang: an exit, with the reason
-            code = await daemon.proc.wait()
-            await daemon._reader
-    assert code == 1
-    exits = daemon.find(lambda e: str(e["message"]).startswith("exiting: "))
-    assert len(exits) == 1, daemon.tail()
-    assert "the publisher's pacing thread crashed 4 times" in str(exits[0]["message"])
+        reason = await daemon.exit_reason()
+    assert "the publisher's pacing thread crashed 4 times" in reason
 
 
 async def test_voice_lipsync_and_worker_faults_then_the_next_answer(
@@ -349,12 +346,7 @@ async def test_a_hung_voice_engine_exits_with_the_reason(
         tmp_path, server.url(), "--set", "output.worker_stall_s=2", faults="tts@1:hang"
     ) as daemon:
         await daemon.say("!ask will the voice ever come back?")
-        async with asyncio.timeout(60):
-            code = await daemon.proc.wait()
-            await daemon._reader
-    assert code == 1
-    exits = daemon.find(lambda e: str(e["message"]).startswith("exiting: "))
-    assert len(exits) == 1, daemon.tail()
-    assert "stuck in the voice for 2 s" in str(exits[0]["message"])
+        reason = await daemon.exit_reason()
+    assert "stuck in the voice for 2 s" in reason
     # Nothing accepted is lost: the question is answered at the next start.
     assert outcomes(tmp_path)["will the voice ever come back?"][0] is Status.BUILDING
