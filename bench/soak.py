@@ -11,12 +11,13 @@ ffmpeg (packets only, no decoding), and prints:
 - questions asked / answered / truncated / skipped / failed / expired (they must add up);
 - stalls (questions waiting while no answer ends for ``STALL_S``): the goal is 0;
 - the largest video gap inside one reader session, and the A/V offset at the end;
-- RSS, threads and open files, sampled every 2 s; compared while the publisher holds no
-  clip (its queue alone holds up to ~5 s of raw frames): the median over a window after
-  5 minutes (1 with ``--minutes`` < 10) against the median over the last window, and the
-  growth (goal: under 5 %).
+- RSS, threads and open files, sampled every 2 s and compared while the publisher holds
+  no clip (its queue alone holds up to ~5 s of raw frames): the median of the first 30
+  such samples after 5 minutes (1 with ``--minutes`` < 10) against the median of the
+  last 30, and the growth (goal: under 5 %).
 
-Exit status 1 if a goal is missed (stalls, A/V, counts), so CI can run a short version.
+Exit status 1 if a goal is missed (stalls, A/V, counts; memory and threads in runs of
+10 minutes or more), so CI can run a short version.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ CUT_EVERY = 5  # the LLM cuts every N-th answer after its first sentence
 ERROR_EVERY = 7  # ... and answers HTTP 500 (twice: the request and its retry)
 STATUS_EVERY_S = 2.0
 STALL_S = 60.0
+# Samples with no clip in the publisher compared at each end (the first and the last).
+IDLE_SAMPLES = 30
 NGINX_DOWN_S = 10.0
 REPLY = (
     "Oh, what a lovely question from the chat! I think the answer is blue, like the sky. "
@@ -283,13 +286,12 @@ def report(
     ended = sum(outcome.values())
     warm = 5 * 60 if minutes >= 10 else 60
     t0 = samples[0]["t"] if samples else 0.0
-    window = max(60.0, min(300.0, minutes * 60 / 5))  # each end's median over this long
+    quiet = [s for s in samples if s["idle"] and s["t"] - t0 >= warm]
+    k = max(1, min(IDLE_SAMPLES, len(quiet) // 2))  # the first k against the last k
 
-    def median(key: str, lo: float, hi: float) -> float:
-        values = sorted(s[key] for s in samples if s["idle"] and lo <= s["t"] - t0 < hi)
-        return values[len(values) // 2] if values else 0.0
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2] if values else 0.0
 
-    end_t = samples[-1]["t"] - t0 if samples else 0.0
     gaps = [r.max_gap() for r in readers if len(r.video) > 25]
     av = readers[-1].av_offset() if readers else 0.0
     print(f"\nsoak: {minutes:g} min on air, daemon exit code {code}, data in {work}")
@@ -307,15 +309,15 @@ def report(
     print(f"| reader sessions | {len(readers)} |")
     print(f"| max video gap inside a session | {max(gaps, default=0.0) * 1000:.0f} ms |")
     print(f"| A/V offset at the end | {av * 1000:+.0f} ms |")
-    idle = sum(1 for s in samples if s["idle"])
-    print(f"\n{len(samples)} samples of the daemon process every {STATUS_EVERY_S:g} s, {idle} "
-          f"with no clip in the publisher (medians of those over {window:.0f} s):")  # fmt: skip
+    print(f"\n{len(samples)} samples of the daemon process every {STATUS_EVERY_S:g} s, "
+          f"{len(quiet)} after {warm // 60} min with no clip in the publisher; medians of "
+          f"the first and the last {k} of those:")  # fmt: skip
     print("| process | after warm-up | at the end | growth | max (any sample) |")
     print("|---|---|---|---|---|")
     growths = {}
     for key, unit in (("rss_mb", " MB"), ("threads", ""), ("files", "")):
-        base = median(key, warm, warm + window)
-        last = median(key, end_t - window, end_t + 1)
+        base = median([s[key] for s in quiet[:k]])
+        last = median([s[key] for s in quiet[-k:]])
         growths[key] = (last - base) / base * 100 if base else 0.0
         top = max((s[key] for s in samples), default=0.0)
         print(f"| {key} | {base:.0f}{unit} | {last:.0f}{unit} | {growths[key]:+.1f} % | "
