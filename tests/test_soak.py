@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, needs_media]
 
 
+@pytest.mark.timeout(600)  # two minutes on air, then the daemon drains and exits
 def test_two_minutes_on_air_through_faults(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.soak", "--minutes", "2", "--keep", str(tmp_path)],
