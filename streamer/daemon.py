@@ -34,6 +34,7 @@ from streamer.chat_stage import ChatStage, collect_secrets, make_chat_source
 from streamer.config import Settings
 from streamer.faults import Faults
 from streamer.filters import BannedWords
+from streamer.heap import TrimWhenIdle
 from streamer.llm import make_provider
 from streamer.logs import SecretFilter
 from streamer.messages import ModAction, ModCommand
@@ -123,6 +124,8 @@ class Daemon:
         )
         self.chat_stage = ChatStage(self.chat, self.reader, on_done=self._check_idle)
         self.answers.subscribe(self._check_idle)
+        self.heap = TrimWhenIdle(busy=lambda: len(self.answers) > 0)
+        self.answers.subscribe(self.heap)
         self._draining = False
         self._closed = False
         self._stopping: asyncio.Event | None = None

@@ -1,0 +1,76 @@
+"""Hand freed heap memory back to the operating system between answers.
+
+An answer's clip is a few seconds of raw frames (2.7 MB each at 720p) that live in
+the builder and the publisher's clip queue and are freed once played. glibc keeps
+freed memory in its arenas, and with many threads and a mix of sizes the arenas
+fragment: the process's RSS then creeps up over hours although nothing is leaked
+(an hour on air grew 6 % this way). ``malloc_trim(0)`` returns every free page of
+every arena; the daemon calls it when the last live answer ends, so an idle daemon
+holds what it uses and no more. Where the C library has no ``malloc_trim`` (musl,
+macOS) this does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+def _find_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+class HeapTrimmer:
+    """``trim()`` returns free heap to the OS; a no-op where it cannot."""
+
+    def __init__(self) -> None:
+        self._trim = _find_trim()
+        self.trims = 0
+        self.seconds = 0.0
+
+    @property
+    def available(self) -> bool:
+        return self._trim is not None
+
+    def trim(self) -> bool:
+        """True when memory was handed back."""
+        if self._trim is None:
+            return False
+        started = time.perf_counter()
+        released = bool(self._trim(0))
+        took = time.perf_counter() - started
+        self.trims += 1
+        self.seconds += took
+        log.debug("heap trimmed in %.1f ms (released: %s)", took * 1000, released)
+        return released
+
+
+class TrimWhenIdle:
+    """A wake-up for :meth:`streamer.answer.Answers.subscribe`: trims the heap each
+    time the daemon goes from answering to idle (the last live answer ended)."""
+
+    def __init__(self, busy: Callable[[], bool], trimmer: HeapTrimmer | None = None) -> None:
+        self._busy = busy
+        self.trimmer = trimmer or HeapTrimmer()
+        self._was_busy = False
+
+    def __call__(self) -> None:
+        busy = self._busy()
+        if self._was_busy and not busy:
+            self.trimmer.trim()
+        self._was_busy = busy
