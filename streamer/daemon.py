@@ -20,7 +20,6 @@ import logging
 import os
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,12 +31,12 @@ from streamer.chat.base import ChatSource
 from streamer.chat.sender import RateLimitedSender, limit_for
 from streamer.chat_stage import ChatStage, collect_secrets, make_chat_source
 from streamer.config import Settings
+from streamer.control import Control
 from streamer.faults import Faults
 from streamer.filters import BannedWords
 from streamer.heap import TrimWhenIdle
 from streamer.llm import make_provider
 from streamer.logs import SecretFilter
-from streamer.messages import ModAction, ModCommand
 from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
 from streamer.sink import NextStage, PrintSink, SegmentQueue, SinkStage
@@ -54,14 +53,6 @@ log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 30.0
 # ... and the next stage may take this long to play what it was handed.
 SINK_DRAIN_TIMEOUT_S = 10.0
-SKIP_REASON = "skipped by moderator"
-
-
-@dataclass
-class DaemonState:
-    """Operator switches. Owned by the event loop."""
-
-    paused: bool = False
 
 
 class Daemon:
@@ -79,7 +70,6 @@ class Daemon:
         self.settings = settings
         self.env = dict(os.environ if env is None else env)
         self.once = once
-        self.state = DaemonState()
         self.supervisor = Supervisor()
         on_secret = secret_filter.add if secret_filter is not None else None
         if secret_filter is not None:
@@ -90,16 +80,20 @@ class Daemon:
         self.store = QuestionStore(settings.data_dir / "questions.db")
         self.pool = QuestionPool(settings.pool, self.store)
         self.sender = RateLimitedSender(self.chat.send, limit=limit_for(self.chat.bot_is_moderator))
-        banned = list(settings.filters.banned_words)
+        words = list(settings.filters.banned_words)
         if settings.filters.banned_words_file is not None:
-            banned += BannedWords.from_file(settings.filters.banned_words_file).words
+            words += BannedWords.from_file(settings.filters.banned_words_file).words
+        banned = BannedWords(words)
+        self.answers = Answers(self._record)
+        self.control = Control(self.pool, self.answers, self.sender.say, on_resume=self._check_idle)
+        self.state = self.control.state
         self.reader = ChatReader(
             settings.commands,
             settings.filters,
             self.pool,
             say=self.sender.say,
-            on_mod=self.on_mod,
-            banned=BannedWords(banned),
+            on_mod=self.control.on_mod,
+            banned=banned,
         )
         self.provider = make_provider(settings.llm, self.env)
         self.answerer = Answerer(settings.llm, settings.split, self.provider)
@@ -113,7 +107,6 @@ class Daemon:
                 faults=faults,
             )  # fmt: skip
         self.sink = sink
-        self.answers = Answers(self._record)
         self.queue = SegmentQueue()
         self.writer = WriterStage(self.pool, self.answers, self.answerer, self.queue)
         self.sink_stage = SinkStage(
@@ -150,34 +143,6 @@ class Daemon:
             answer.short,
             answer.times.since_pick(answer.times.speaking),
         )
-
-    # ------------------------------------------------------------------ commands
-
-    async def on_mod(self, cmd: ModCommand) -> None:
-        """A moderator's command; the moderator gets a short reply in chat."""
-        log.info("moderator %s: !%s", cmd.user, cmd.action.value)
-        if cmd.action is ModAction.SKIP:
-            reply = self.skip()
-        elif cmd.action is ModAction.CLEAR:
-            count = self.pool.clear()
-            reply = f"cleared {count} waiting question{'' if count == 1 else 's'}"
-        elif cmd.action is ModAction.PAUSE:
-            self.state.paused = True
-            reply = "paused: no new question is picked until !resume"
-        else:
-            self.state.paused = False
-            reply = "resumed"
-            self._check_idle()
-        log.info("!%s: %s", cmd.action.value, reply)
-        self.sender.say(f"@{cmd.user}, {reply}")
-
-    def skip(self, reason: str = SKIP_REASON) -> str:
-        """Take the current answer away: the one heard now, else the one being written,
-        else the next picked one. One call reaches every stage that holds its work."""
-        answer = self.answers.current()
-        if answer is None or not answer.interrupt(reason):
-            return "nothing to skip"
-        return "skipped the current answer"
 
     def snapshot(self) -> dict[str, Any]:
         """The state for ``streamer status`` (called on the event loop)."""

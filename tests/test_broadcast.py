@@ -393,7 +393,7 @@ async def test_skip_takes_the_answer_off_air(
         publisher = daemon.stage.publisher
         assert publisher.on_air() == qid
         skip_at = publisher.status()["stream_time_s"]
-        await daemon.on_mod(ModCommand(ModAction.SKIP, "mod"))
+        await daemon.control.on_mod(ModCommand(ModAction.SKIP, "mod"))
         assert publisher.on_air() is None
         cut = await daemon.wait_event("answer_done", answer_id=qid)
         await wait_until(reader, skip_at + 1.5)

@@ -411,8 +411,8 @@ async def test_skip_while_queued_and_twice_in_a_row(tmp_path: Path, twitch: Fake
         shown = render_status(daemon.snapshot())  # what `streamer status` prints
         assert f"{first[:8]} speaking (user0)" in shown and "picked (user2)" in shown
         # Twice in a row: the answer on air, then the next one (written or queued).
-        assert daemon.skip() == "skipped the current answer"
-        assert daemon.skip() == "skipped the current answer"
+        assert daemon.control.skip() == "skipped the current answer"
+        assert daemon.control.skip() == "skipped the current answer"
         assert daemon.answers.get(first) is None
         sink.gate.set()
         await answers_until(daemon, lambda: len(daemon.answers) == 0)
@@ -420,7 +420,7 @@ async def test_skip_while_queued_and_twice_in_a_row(tmp_path: Path, twitch: Fake
     finally:
         sink.gate.set()
         assert await stop(daemon, task) == 0
-    assert daemon.skip() == "nothing to skip"
+    assert daemon.control.skip() == "nothing to skip"
     with QuestionStore(tmp_path / "data" / "questions.db") as store:
         ended = {s.question.user: (s.status, s.outcome) for s in store.history(10)}
     assert ended["user0"] == (Status.DROPPED, "skipped")
