@@ -168,7 +168,7 @@ def sample(pid: int) -> dict[str, float]:
             "files": len(os.listdir(f"/proc/{pid}/fd"))}  # fmt: skip
 
 
-async def soak(minutes: float, keep: Path | None) -> int:
+async def soak(minutes: float, keep: Path | None, trace: bool = False) -> int:
     work = keep or Path(tempfile.mkdtemp(prefix="streamer-soak-"))
     work.mkdir(parents=True, exist_ok=True)
     port, status_port = free_port(), free_port()
@@ -193,8 +193,11 @@ async def soak(minutes: float, keep: Path | None) -> int:
             "--set", "filters.user_cooldown_s=0", "--set", "pool.max_age_s=600",
         ]  # fmt: skip
         errlog = (work / "daemon.log").open("w")
+        env = dict(os.environ)
+        if trace:
+            env["STREAMER_TRACEMALLOC"] = str(work / "tracemalloc.txt")
         proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=errlog, cwd=ROOT
+            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=errlog, cwd=ROOT, env=env
         )
         started = time.monotonic()
         readers.append(ReaderSession(url).start())
@@ -235,7 +238,8 @@ async def soak(minutes: float, keep: Path | None) -> int:
                     point = sample(proc.pid)
                     # Idle: no clip waits or plays, so the memory is the daemon's own
                     # (the clip queue holds up to ~5 s of raw frames, ~400 MB at 720p).
-                    point["idle"] = float(not publisher.get("clips_queued") and
+                    point["idle"] = float(not state.get("answers") and
+                                          not publisher.get("clips_queued") and
                                           not publisher.get("on_air"))  # fmt: skip
                     samples.append(point)
                     ended = sum(state.get("questions_ended", {}).values())
@@ -333,8 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--keep", type=Path, help="folder for the data, logs and chat file")
+    parser.add_argument(
+        "--trace", action="store_true",
+        help="trace the daemon's Python allocations (slower): growth by line in "
+        "<data>/tracemalloc.txt",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    return asyncio.run(soak(args.minutes, args.keep))
+    return asyncio.run(soak(args.minutes, args.keep, args.trace))
 
 
 if __name__ == "__main__":

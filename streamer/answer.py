@@ -3,8 +3,11 @@
 ::
 
     picked ──▶ writing ──▶ speaking ──▶ done
-       │          │           │    └──▶ truncated   (cut after text was heard)
+       │          │           │    ├──▶ truncated   (cut after text was heard)
+       │          │           │    └──▶ moderated   (a segment was flagged: the rest
+       │          │           │                      dropped, or replaced)
        │          │           └───────▶ skipped     (!skip, at any stage)
+       │          ├───────────────────▶ moderated   (flagged before anything was heard)
        │          ├───────────────────▶ failed      (a stage error, or nothing to say)
        │          └───────────────────▶ requeued    (the LLM failed before any text)
        └──────────────────────────────▶ skipped
@@ -42,6 +45,7 @@ class AnswerState(enum.StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     REQUEUED = "requeued"
+    MODERATED = "moderated"
 
     @property
     def terminal(self) -> bool:
@@ -55,6 +59,7 @@ TERMINAL = frozenset(
         AnswerState.SKIPPED,
         AnswerState.FAILED,
         AnswerState.REQUEUED,
+        AnswerState.MODERATED,
     }
 )
 
@@ -88,7 +93,8 @@ class Answer:
     clock: Callable[[], float] = time.time
     state: AnswerState = AnswerState.PICKED
     reason: str = ""
-    # How the text ended (set by the writer): None while writing, else done or truncated.
+    # How the text ended (set by the writer): None while writing, else done, truncated
+    # or moderated.
     text_end: AnswerState | None = None
     released: int = 0  # segments written and let out by the answer stage
     handed: int = 0  # of those, segments taken by the next stage
@@ -126,7 +132,8 @@ class Answer:
         return True
 
     def end_text(self, how: AnswerState, reason: str = "") -> None:
-        """The writer is through: the text is complete (done) or was cut (truncated)."""
+        """The writer is through: the text is complete (done), was cut (truncated) or
+        was flagged by moderation (moderated)."""
         if self.text_end is None:
             self.text_end = how
             if reason and not self.reason:
@@ -136,6 +143,8 @@ class Answer:
         """The next stage has played all it was given of the answer: its natural end."""
         if self.text_end is AnswerState.DONE and complete:
             return self.finish(AnswerState.DONE, interrupt=False)
+        if self.text_end is AnswerState.MODERATED:
+            return self.finish(AnswerState.MODERATED, interrupt=False)
         why = self.reason or reason or "cut short"  # the writer's reason says more
         if self.state is AnswerState.SPEAKING:
             return self.finish(AnswerState.TRUNCATED, why, interrupt=False)

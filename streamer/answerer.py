@@ -55,6 +55,7 @@ class AnswerStatus(enum.StrEnum):
     TRUNCATED = "truncated"  # some segments released, then it stopped (AnswerAborted)
     REQUEUE = "requeue"  # nothing released; put the question back in the pool
     DROPPED = "dropped"  # nothing released; the question is dropped
+    MODERATED = "moderated"  # a segment was flagged (set by the moderated stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,16 @@ class Answerer:
 
     def clear_memory(self) -> None:
         self._memory.clear()
+
+    def amend_memory(self, answer_id: str, said: str | None) -> None:
+        """Remember what was really said of an answer (None: forget it): moderation."""
+        for i, exchange in enumerate(self._memory):
+            if exchange.answer_id == answer_id:
+                if said:
+                    self._memory[i] = Exchange(exchange.user, said, answer_id)
+                else:
+                    del self._memory[i]
+                return
 
     def answer(self, question: Question) -> AnswerStream:
         """Stream the answer to ``question``; read ``.outcome`` afterwards."""
@@ -388,7 +399,7 @@ class Answerer:
                     if segment.last:
                         if self._memory.maxlen:
                             full = " ".join(run.released)
-                            self._memory.append(Exchange(messages[-1].content, full))
+                            self._memory.append(Exchange(messages[-1].content, full, q.id))
                         self._finish(run, AnswerStatus.DONE)
                     yield segment
                 return

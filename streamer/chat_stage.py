@@ -51,6 +51,7 @@ def collect_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
     """Every secret value known at start, so the log filter can mask it."""
     names = [
         settings.llm.api_key_env,
+        settings.moderation.model.api_key_env,
         settings.twitch.client_secret_env,
         "TWITCH_ACCESS_TOKEN",
         "TWITCH_REFRESH_TOKEN",

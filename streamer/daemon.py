@@ -37,6 +37,7 @@ from streamer.filters import BannedWords
 from streamer.heap import TrimWhenIdle
 from streamer.llm import make_provider
 from streamer.logs import SecretFilter
+from streamer.moderation.moderator import Moderator, make_model_check
 from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
 from streamer.sink import NextStage, PrintSink, SegmentQueue, SinkStage
@@ -95,8 +96,14 @@ class Daemon:
             on_mod=self.control.on_mod,
             banned=banned,
         )
+        # What is spoken is checked with the same lists, the patterns and the model.
+        model_check = make_model_check(settings, self.env)
         self.provider = make_provider(settings.llm, self.env)
         self.answerer = Answerer(settings.llm, settings.split, self.provider)
+        self.moderator = Moderator(
+            settings.moderation, banned, model_check,
+            system_prompt=self.answerer.prompts.system_prompt,
+        )  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
         if sink is None:
             # Imported here: the media stack (OpenCV, numpy) is not needed for --no-video.
@@ -108,7 +115,9 @@ class Daemon:
             )  # fmt: skip
         self.sink = sink
         self.queue = SegmentQueue()
-        self.writer = WriterStage(self.pool, self.answers, self.answerer, self.queue)
+        self.writer = WriterStage(
+            self.pool, self.answers, self.answerer, self.queue, moderator=self.moderator
+        )
         self.sink_stage = SinkStage(
             self.queue,
             sink,
@@ -117,7 +126,9 @@ class Daemon:
         )
         self.chat_stage = ChatStage(self.chat, self.reader, on_done=self._check_idle)
         self.answers.subscribe(self._check_idle)
-        self.heap = TrimWhenIdle(busy=lambda: len(self.answers) > 0)
+        self.heap = TrimWhenIdle(
+            busy=lambda: len(self.answers) > 0, trace_to=self.env.get("STREAMER_TRACEMALLOC")
+        )
         self.answers.subscribe(self.heap)
         self._draining = False
         self._closed = False
@@ -171,6 +182,7 @@ class Daemon:
             "segments_waiting": self.queue.qsize(),
             "chat_stats": self.reader.stats,
             "next_stage": self.sink.status(),
+            "moderation": self.moderator.status(),
         }
 
     def media_event(self, kind: str, data: dict[str, Any]) -> None:
@@ -345,6 +357,7 @@ class Daemon:
         await self.sender.close()  # acknowledgments still queued go out first
         await self.chat.close()
         await self.provider.aclose()
+        await self.moderator.close()
         self._closed = True
         self._summary()
         self.store.close()
@@ -363,11 +376,12 @@ class Daemon:
         ended = self.answers.questions
         counts = self.pool.counts()
         log.info(
-            "stopped: questions %d answered, %d truncated, %d skipped, %d failed; kept for "
-            "the next start: %d pooled, %d queued, %d interrupted",
+            "stopped: questions %d answered, %d truncated, %d skipped, %d moderated, %d failed; "
+            "kept for the next start: %d pooled, %d queued, %d interrupted",
             ended.get("answered", 0),
             ended.get("truncated", 0),
             ended.get("skipped", 0),
+            ended.get("moderated", 0),
             ended.get("failed", 0),
             counts.get("pooled", 0),
             counts.get("queued", 0),

@@ -16,7 +16,9 @@ import ctypes
 import ctypes.util
 import logging
 import time
+import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +66,57 @@ class TrimWhenIdle:
     """A wake-up for :meth:`streamer.answer.Answers.subscribe`: trims the heap each
     time the daemon goes from answering to idle (the last live answer ended)."""
 
-    def __init__(self, busy: Callable[[], bool], trimmer: HeapTrimmer | None = None) -> None:
+    def __init__(
+        self,
+        busy: Callable[[], bool],
+        trimmer: HeapTrimmer | None = None,
+        *,
+        trace_to: str | None = None,
+    ) -> None:
         self._busy = busy
         self.trimmer = trimmer or HeapTrimmer()
         self._was_busy = False
+        self.tracer = HeapTracer(Path(trace_to)) if trace_to else None
 
     def __call__(self) -> None:
         busy = self._busy()
         if self._was_busy and not busy:
             self.trimmer.trim()
+            if self.tracer is not None:
+                self.tracer.idle()
         self._was_busy = busy
+
+
+class HeapTracer:
+    """A diagnosis aid (``STREAMER_TRACEMALLOC=report.txt``): traces Python allocations
+    and, each time the daemon goes idle (at most once a minute), writes the lines of
+    code whose live memory grew most since the first idle moment after ``warm_s``.
+    Slows allocation down; for soak runs, not for air."""
+
+    def __init__(self, path: Path, *, warm_s: float = 300.0, every_s: float = 60.0) -> None:
+        self.path = path
+        self._started = time.monotonic()
+        self._warm_s = warm_s
+        self._every_s = every_s
+        self._last = 0.0
+        self._baseline: tracemalloc.Snapshot | None = None
+        tracemalloc.start(1)
+        log.warning("tracing Python allocations into %s (STREAMER_TRACEMALLOC)", path)
+
+    def idle(self) -> None:
+        now = time.monotonic()
+        if now - self._started < self._warm_s or now - self._last < self._every_s:
+            return
+        self._last = now
+        snapshot = tracemalloc.take_snapshot()
+        if self._baseline is None:
+            self._baseline = snapshot
+            return
+        stats = snapshot.compare_to(self._baseline, "lineno")
+        traced, peak = tracemalloc.get_traced_memory()
+        lines = [
+            f"{now - self._started:.0f} s: traced {traced / 2**20:.1f} MB (peak "
+            f"{peak / 2**20:.1f} MB); growth since the baseline by line:"
+        ]
+        lines += [str(stat) for stat in stats[:30]]
+        self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -48,6 +48,7 @@ class Exchange:
 
     user: str
     assistant: str
+    answer_id: str = ""  # the question it answered (so moderation can amend it)
 
 
 def _local_now() -> datetime:

@@ -71,7 +71,8 @@ def render_status(data: dict[str, Any]) -> str:
         f"state: {data.get('state')}{' (paused)' if data.get('paused') else ''}; "
         f"chat: {data.get('chat')}; questions since start: "
         + ", ".join(
-            f"{ended.get(k, 0)} {k}" for k in ("answered", "truncated", "skipped", "failed")
+            f"{ended.get(k, 0)} {k}"
+            for k in ("answered", "truncated", "skipped", "moderated", "failed")
         ),
         f"pool: {pool.get('pooled', 0)} waiting, {pool.get('queued', 0)} picked, "
         f"{pool.get('building', 0)} being answered",
@@ -101,4 +102,36 @@ def render_status(data: dict[str, Any]) -> str:
     builder = stage.get("builder")
     if isinstance(builder, dict):
         lines.append("builder: " + ", ".join(f"{k} {v}" for k, v in builder.items()))
+    moderation = data.get("moderation")
+    if isinstance(moderation, dict):
+        lines.append(render_moderation(moderation))
     return "\n".join(lines)
+
+
+def render_moderation(m: dict[str, Any]) -> str:
+    """One line (two when the model check fails): what was checked and flagged."""
+    if not m.get("enabled"):
+        return "moderation: OFF (moderation.enabled is false): answers are not checked"
+    flagged = m.get("flagged") or {}
+    text = (
+        f"moderation: {m.get('checked', 0)} segments checked, "
+        f"{sum(flagged.values())} flagged"
+        + (
+            " (" + ", ".join(f"{k} {v}" for k, v in sorted(flagged.items())) + ")"
+            if flagged
+            else ""
+        )
+        + f"; model check: {m.get('model') or 'none'}"
+    )
+    last = m.get("last_flag")
+    if isinstance(last, dict):
+        text += (
+            f"; last: answer {str(last.get('answer_id', ''))[:8]} segment {last.get('segment')} "
+            f"{last.get('category')} ({last.get('hint')}), {last.get('action')}"
+        )
+    if not m.get("healthy", True):
+        text += (
+            f"\nWARNING: the moderation model check is failing ({m.get('last_error')}); "
+            f"segments are {'NOT spoken' if m.get('on_error') == 'block' else 'spoken unchecked'}"
+        )
+    return text

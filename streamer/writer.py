@@ -5,7 +5,10 @@ One task. It takes the next queued question (``pool.next_to_build``), gives its
 every segment on the sink's queue as soon as it is written. It runs one answer ahead of
 what is heard at most: a new answer starts only while fewer than two are being written
 or heard. How the text ended is told to the answer (``end_text``); an answer that never
-got any text ends here (requeued or failed); the rest end where they are played out.
+got any text ends here (requeued, failed or moderated); the rest end where they are
+played out. With moderation on, the answer's stream is a
+:class:`~streamer.moderation.moderator.ModeratedStream`: each segment is checked
+before it is put on the queue.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import logging
 import time
 
 from streamer.answer import Answer, Answers, AnswerState
-from streamer.answerer import Answerer, AnswerOutcome, AnswerStatus
+from streamer.answerer import Answerer, AnswerOutcome, AnswerStatus, AnswerStream
 from streamer.messages import AnswerAborted, Segment
+from streamer.moderation.moderator import ModeratedStream, Moderator
 from streamer.pool import QuestionPool
 from streamer.sink import SegmentQueue
 
@@ -33,8 +37,10 @@ class WriterStage:
         answers: Answers,
         answerer: Answerer,
         queue: SegmentQueue,
+        moderator: Moderator | None = None,
     ) -> None:
         self.pool = pool
+        self.moderator = moderator
         self.answers = answers
         self.answerer = answerer
         self.queue = queue
@@ -85,7 +91,11 @@ class WriterStage:
             max(0.0, time.time() - (answer.times.picked or time.time())),
             question.text[:80],
         )
-        stream = self.answerer.answer(question)
+        written = self.answerer.answer(question)
+        stream: AnswerStream | ModeratedStream = written
+        if self.moderator is not None and self.moderator.enabled:
+            # Every segment is checked before it leaves (a flagged one never does).
+            stream = ModeratedStream(written, self.moderator, question, self.answerer.amend_memory)
         try:
             async for item in stream:
                 if isinstance(item, Segment):
@@ -94,11 +104,16 @@ class WriterStage:
                         answer.times.first_segment = time.time()
                     if item.last:
                         # Told before the item leaves: the next stage may play it out at once.
-                        answer.end_text(AnswerState.DONE)
+                        if isinstance(stream, ModeratedStream) and stream.flagged:
+                            answer.end_text(AnswerState.MODERATED, stream.reason)
+                        else:
+                            answer.end_text(AnswerState.DONE)
                 elif answer.released:
                     outcome = stream.outcome
+                    moderated = outcome is not None and outcome.status is AnswerStatus.MODERATED
                     answer.end_text(
-                        AnswerState.TRUNCATED, outcome.reason if outcome else item.reason
+                        AnswerState.MODERATED if moderated else AnswerState.TRUNCATED,
+                        outcome.reason if outcome else item.reason,
                     )
                 else:
                     continue  # nothing was let out: the answer ends here, not downstream
@@ -129,6 +144,8 @@ class WriterStage:
                 await self.queue.put(answer, AnswerAborted(answer.id, "internal error"))
             else:
                 answer.finish(AnswerState.REQUEUED, "internal error")
+        elif outcome.status is AnswerStatus.MODERATED:
+            answer.finish(AnswerState.MODERATED, outcome.reason)  # nothing of it was heard
         elif outcome.status is AnswerStatus.REQUEUE:
             answer.finish(AnswerState.REQUEUED, outcome.reason)
         else:

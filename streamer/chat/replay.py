@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ class ReplayChatSource(ChatSource):
         self._path = path
         self._speed = speed
         self._echo = echo
-        self.sent: list[str] = []
+        # The last lines sent (read by tests; bounded so a long replay stays flat).
+        self.sent: deque[str] = deque(maxlen=1000)
         self.bad_lines = 0
         self.lines = 0
 

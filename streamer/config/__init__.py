@@ -35,10 +35,17 @@ from streamer.config.media import (
     SpeechTextSettings,
     TTSSettings,
 )
+from streamer.config.moderation import (
+    OPENAI_CATEGORIES,
+    ModelCheckSettings,
+    ModerationSettings,
+    PersonalDataSettings,
+)
 from streamer.config.settings import Settings
 
 __all__ = [
     "DEFAULT_REPLY_ON",
+    "OPENAI_CATEGORIES",
     "SECRET_KEYS",
     "AvatarSettings",
     "ChatSettings",
@@ -50,9 +57,12 @@ __all__ = [
     "LLMTimeouts",
     "LipSyncSettings",
     "LogSettings",
+    "ModelCheckSettings",
+    "ModerationSettings",
     "OutputSettings",
     "PersonaExample",
     "PersonaSettings",
+    "PersonalDataSettings",
     "PoolSettings",
     "ReplyReason",
     "Settings",

@@ -80,6 +80,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "twitch": settings.twitch.model_copy(
                 update={"token_file": fix(settings.twitch.token_file)}
             ),
+            "moderation": settings.moderation.model_copy(
+                update={
+                    "banned_words_file": fix(settings.moderation.banned_words_file),
+                    "blocked_users_file": fix(settings.moderation.blocked_users_file),
+                }
+            ),
             "lipsync": settings.lipsync.model_copy(
                 update={"checkpoint": fix(settings.lipsync.checkpoint)}
             ),
@@ -108,6 +114,7 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
             settings.chat.replay_file if settings.chat.source == "replay" else None,
         ),
         ("filters.banned_words_file", settings.filters.banned_words_file),
+        ("moderation.banned_words_file", settings.moderation.banned_words_file),
         ("llm.persona.system_prompt_file", settings.llm.persona.system_prompt_file),
         ("llm.persona.examples_file", settings.llm.persona.examples_file),
         ("avatar.source", settings.avatar.source),

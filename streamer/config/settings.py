@@ -18,6 +18,7 @@ from streamer.config.chat import (
 )
 from streamer.config.llm import LLMSettings, SplitSettings
 from streamer.config.media import AvatarSettings, LipSyncSettings, OutputSettings, TTSSettings
+from streamer.config.moderation import ModerationSettings
 
 
 class Settings(_Model):
@@ -31,6 +32,7 @@ class Settings(_Model):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     split: SplitSettings = Field(default_factory=SplitSettings)
     twitch: TwitchSettings = Field(default_factory=TwitchSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
     lipsync: LipSyncSettings = Field(default_factory=LipSyncSettings)
     avatar: AvatarSettings = Field(default_factory=AvatarSettings)
@@ -51,6 +53,10 @@ class Settings(_Model):
                     "(see config/channel.example.yaml)"
                 )
         return self
+
+    @property
+    def blocked_users_file(self) -> Path:
+        return self.moderation.blocked_users_file or self.data_dir / "blocked_users.txt"
 
     @property
     def token_file(self) -> Path:

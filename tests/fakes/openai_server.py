@@ -15,6 +15,7 @@ import json
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -108,8 +109,11 @@ class FakeOpenAIServer:
         *,
         context_tokens: int | None = None,
         models: frozenset[str] | None = None,
+        route: Callable[[list[dict[str, Any]]], Scenario | None] | None = None,
     ) -> None:
         self.default = default or Scenario()
+        # A scripted model: the scenario for a request's messages (None: the queue).
+        self.route = route
         # Like a small local model: a prompt over this many tokens (~4 characters each)
         # gets vLLM's HTTP 400 instead of an answer.
         self.context_tokens = context_tokens
@@ -191,7 +195,11 @@ class FakeOpenAIServer:
                  "type": "BadRequestError", "param": None, "code": 400},
                 status=400,
             )  # fmt: skip
-        scenario = self.scenarios.popleft() if self.scenarios else self.default
+        routed = self.route(list(body.get("messages", []))) if self.route else None
+        if routed is not None:
+            scenario = routed
+        else:
+            scenario = self.scenarios.popleft() if self.scenarios else self.default
         if scenario.status is not None:
             generic = {"message": "fake server error", "type": "server_error", "code": None}
             return web.json_response(

@@ -1,0 +1,241 @@
+"""The moderator: every segment is checked before it leaves the answer stage.
+
+:class:`Moderator` runs the word lists and patterns (always) and the model check (when
+one is configured) on one segment, read after what the answer said before it.
+:class:`ModeratedStream` wraps an answer's stream: a segment that passes leaves as it
+is; a flagged one never leaves. With ``on_flag: drop_answer`` the answer stops there
+(``AnswerAborted``); with ``replace_segment`` the configured line is said instead and
+the rest is checked as usual. Either way the outcome is ``moderated`` with the category,
+and the answerer's memory keeps what was said, never the flagged text.
+
+The writer awaits each check before the segment goes on, while the segment before it
+is being spoken, so only the first segment's check adds to the time to first frame.
+Fail closed: a model check that times out or errors blocks the segment
+(``on_error: block``) and marks the moderator unhealthy until a check succeeds again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from streamer.answerer import AnswerOutcome, AnswerStatus, AnswerStream
+from streamer.config import ModerationSettings, Settings
+from streamer.filters import BannedWords
+from streamer.messages import AnswerAborted, AnswerMessage, Question, Segment
+from streamer.moderation.lists import Flag, OutputLists
+from streamer.moderation.model import CheckFailed, GuardModel, ModelCheck, OpenAIModeration
+from streamer.secrets import from_env
+
+log = logging.getLogger(__name__)
+
+
+def make_model_check(settings: Settings, env: Mapping[str, str]) -> ModelCheck | None:
+    m = settings.moderation.model
+    if m.kind == "none" or not settings.moderation.enabled:
+        return None
+    if m.kind == "openai":
+        if m.base_url is None:
+            key: str | None = from_env(
+                m.api_key_env, purpose="the moderation API key (moderation.model.api_key_env)",
+                env=env,
+            )  # fmt: skip
+        else:
+            key = env.get(m.api_key_env, "").strip() or None
+        return OpenAIModeration(m, key)
+    key = env.get(m.api_key_env, "").strip() or None
+    return GuardModel(m, key, base_url=m.base_url or settings.llm.base_url)
+
+
+class Moderator:
+    def __init__(
+        self,
+        settings: ModerationSettings,
+        banned: BannedWords,
+        model: ModelCheck | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        system_prompt: str = "",
+    ) -> None:
+        self.settings = settings
+        words = [*banned.words, *settings.banned_words]
+        if settings.banned_words_file is not None:
+            words += BannedWords.from_file(settings.banned_words_file).words
+        self.lists = OutputLists(settings, BannedWords(words), system_prompt)
+        self.model = model
+        self._clock = clock
+        self.checked = 0
+        self.flagged: dict[str, int] = {}  # category -> segments flagged
+        self.errors = 0
+        self.failing_since: float | None = None  # the model check's first error in a row
+        self.last_error = ""
+        self.last_flag: dict[str, Any] | None = None
+        if model is not None:
+            log.info("moderation: word lists, patterns and the %s", model.describe())
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    @property
+    def healthy(self) -> bool:
+        return self.failing_since is None
+
+    async def check(self, question: str, said: str, segment: str) -> Flag | None:
+        """The flag for ``segment`` (after ``said``), or None when it may be spoken."""
+        if not self.settings.enabled:
+            return None
+        self.checked += 1
+        flag = self.lists.check(segment, said)
+        if flag is None and self.model is not None:
+            flag = await self._model_check(question, said, segment)
+        if flag is not None:
+            self.flagged[flag.category] = self.flagged.get(flag.category, 0) + 1
+        return flag
+
+    async def _model_check(self, question: str, said: str, segment: str) -> Flag | None:
+        assert self.model is not None
+        try:
+            flag = await self.model.check(question, said, segment)
+        except CheckFailed as exc:
+            return self._failed(str(exc))
+        except Exception as exc:  # a check must never take the answer stage down
+            log.exception("moderation: the model check raised")
+            return self._failed(f"unexpected {type(exc).__name__}")
+        if self.failing_since is not None:
+            log.warning("moderation: the model check works again (%s)", self.model.describe())
+            self.failing_since = None
+        return flag
+
+    def _failed(self, why: str) -> Flag | None:
+        self.errors += 1
+        self.last_error = why
+        if self.failing_since is None:
+            self.failing_since = self._clock()
+        block = self.settings.on_error == "block"
+        log.warning(
+            "moderation: %s; the segment is %s (moderation.on_error: %s)",
+            why,
+            "not spoken" if block else "spoken unchecked by the model",
+            self.settings.on_error,
+        )
+        return Flag("check_error", "model", why[:80]) if block else None
+
+    def note_flag(self, answer_id: str, index: int, flag: Flag, action: str) -> None:
+        self.last_flag = {
+            "answer_id": answer_id,
+            "segment": index,
+            "category": flag.category,
+            "hint": flag.hint,
+            "action": action,
+            "at": self._clock(),
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.settings.enabled,
+            "model": self.model.describe() if self.model is not None else None,
+            "on_flag": self.settings.on_flag,
+            "on_error": self.settings.on_error,
+            "checked": self.checked,
+            "flagged": dict(self.flagged),
+            "errors": self.errors,
+            "healthy": self.healthy,
+            "failing_since": self.failing_since,
+            "last_error": self.last_error,
+            "last_flag": self.last_flag,
+        }
+
+    async def close(self) -> None:
+        if self.model is not None:
+            await self.model.close()
+
+
+class ModeratedStream:
+    """An answer's stream with every segment checked before it leaves.
+
+    ``amend_memory(answer_id, said)`` tells the answerer what was really said (None:
+    nothing), so a flagged text never reaches the model's memory.
+    """
+
+    def __init__(
+        self,
+        inner: AnswerStream,
+        moderator: Moderator,
+        question: Question,
+        amend_memory: Callable[[str, str | None], None],
+    ) -> None:
+        self._inner = inner
+        self._moderator = moderator
+        self._question = question
+        self._amend = amend_memory
+        self._said: list[str] = []
+        self.flags: list[Flag] = []
+        self._stopped = False
+
+    def __aiter__(self) -> ModeratedStream:
+        return self
+
+    @property
+    def said(self) -> str:
+        return " ".join(self._said)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+    async def __anext__(self) -> AnswerMessage:
+        if self._stopped:
+            raise StopAsyncIteration
+        item = await self._inner.__anext__()
+        if not isinstance(item, Segment):
+            if self.flags:
+                self._amend(self._question.id, self.said or None)
+            return item
+        flag = await self._moderator.check(self._question.text, self.said, item.text)
+        if flag is None:
+            self._said.append(item.text)
+            if item.last and self.flags:
+                self._amend(self._question.id, self.said)
+            return item
+        self.flags.append(flag)
+        settings = self._moderator.settings
+        if settings.on_flag == "replace_segment":
+            self._moderator.note_flag(item.answer_id, item.index, flag, "replaced")
+            log.warning(
+                "answer %s: segment %d flagged %s: replaced by moderation.replacement",
+                item.answer_id[:8], item.index, flag.describe(),
+            )  # fmt: skip
+            self._said.append(settings.replacement)
+            if item.last:
+                self._amend(self._question.id, self.said)
+            return dataclasses.replace(item, text=settings.replacement)
+        self._moderator.note_flag(item.answer_id, item.index, flag, "dropped the rest")
+        log.warning(
+            "answer %s: segment %d flagged %s: it and the rest of the answer are not spoken",
+            item.answer_id[:8], item.index, flag.describe(),
+        )  # fmt: skip
+        self._stopped = True
+        await self._inner.aclose()
+        self._amend(self._question.id, self.said or None)
+        return AnswerAborted(item.answer_id, self.reason)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    @property
+    def reason(self) -> str:
+        categories = sorted({f.category for f in self.flags})
+        return "moderated: " + ", ".join(categories)
+
+    @property
+    def outcome(self) -> AnswerOutcome | None:
+        outcome = self._inner.outcome
+        if outcome is None or not self.flags:
+            return outcome
+        return dataclasses.replace(
+            outcome, status=AnswerStatus.MODERATED, reason=self.reason, text=self.said
+        )
