@@ -41,6 +41,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.chat_path
 	$(BIN)/python -m bench.broadcast
+	$(BIN)/python -m bench.moderation
 	$(BIN)/python -m bench.lipsync
 	$(BIN)/python -m bench.tts
 

@@ -131,6 +131,27 @@ class BenchDaemon(Daemon):
         super().media_event(kind, data)
 
 
+async def ask_while_idle(chat: QueueChat, timings: Timings) -> tuple[list[float], list[float]]:
+    """Ask each of QUESTIONS once the idle loop has been on air a moment; returns the
+    pick -> first frame and pick -> first segment times."""
+    delays: list[float] = []
+    llm_parts: list[float] = []
+    for i, text in enumerate(QUESTIONS):
+        await asyncio.sleep(IDLE_BEFORE_ASK_S)
+        seen = set(timings.picked)
+        chat.lines.put_nowait(ChatMessage(user=f"viewer{i}", text=f"!ask {text}"))
+        async with asyncio.timeout(10.0):
+            await timings.wait_for(lambda seen=seen: bool(timings.picked.keys() - seen))
+        (answer_id,) = timings.picked.keys() - seen
+        async with asyncio.timeout(ANSWER_TIMEOUT_S):
+            await timings.wait_for(lambda a=answer_id: a in timings.done)
+        if answer_id not in timings.first_frame:
+            raise RuntimeError(f"answer {answer_id} ended without a first frame")
+        delays.append(timings.first_frame[answer_id] - timings.picked[answer_id])
+        llm_parts.append(timings.first_segment[answer_id] - timings.picked[answer_id])
+    return delays, llm_parts
+
+
 def time_picks(daemon: BenchDaemon) -> None:
     pick = daemon.pool.pick
 
@@ -344,21 +365,7 @@ async def run(settings: Settings, started: float) -> None:
             cpu["ffmpeg"] = percent(last.child - first.child, seconds) if pid else float("nan")
 
         cpu_task = asyncio.create_task(measure_cpu(), name="cpu")
-        delays: list[float] = []
-        llm_parts: list[float] = []
-        for i, text in enumerate(QUESTIONS):
-            await asyncio.sleep(IDLE_BEFORE_ASK_S)
-            seen = set(timings.picked)
-            chat.lines.put_nowait(ChatMessage(user=f"viewer{i}", text=f"!ask {text}"))
-            async with asyncio.timeout(10.0):
-                await timings.wait_for(lambda seen=seen: bool(timings.picked.keys() - seen))
-            (answer_id,) = timings.picked.keys() - seen
-            async with asyncio.timeout(ANSWER_TIMEOUT_S):
-                await timings.wait_for(lambda a=answer_id: a in timings.done)
-            if answer_id not in timings.first_frame:
-                raise RuntimeError(f"answer {answer_id} ended without a first frame")
-            delays.append(timings.first_frame[answer_id] - timings.picked[answer_id])
-            llm_parts.append(timings.first_segment[answer_id] - timings.picked[answer_id])
+        delays, llm_parts = await ask_while_idle(chat, timings)
         await asyncio.sleep(IDLE_BEFORE_ASK_S)  # the idle loop after the last answer
         await cpu_task
         report = await asyncio.to_thread(reader.stop)

@@ -164,7 +164,10 @@ def sample(pid: int) -> dict[str, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
     threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    anon = re.search(r"RssAnon:\s+(\d+)", status)
     return {"t": time.monotonic(), "rss_mb": rss, "threads": threads,
+            # Anonymous memory (heap, stacks) apart from mapped files (code, libraries).
+            "anon_mb": int(anon.group(1)) / 1024 if anon else rss,
             "files": len(os.listdir(f"/proc/{pid}/fd"))}  # fmt: skip
 
 
@@ -236,6 +239,9 @@ async def soak(minutes: float, keep: Path | None, trace: bool = False) -> int:
                     state = await fetch_status("127.0.0.1", status_port)
                     publisher = state.get("next_stage", {}).get("publisher", {})
                     point = sample(proc.pid)
+                    heap = state.get("heap", {})
+                    for key in ("in_use_mb", "free_mb", "mapped_mb"):
+                        point[key] = float(heap.get(key, 0.0))
                     # Idle: no clip waits or plays, so the memory is the daemon's own
                     # (the clip queue holds up to ~5 s of raw frames, ~400 MB at 720p).
                     point["idle"] = float(not state.get("answers") and
@@ -318,8 +324,24 @@ def report(
           f"the first and the last {k} of those:")  # fmt: skip
     print("| process | after warm-up | at the end | growth | max (any sample) |")
     print("|---|---|---|---|---|")
+    (work / "samples.jsonl").write_text(
+        "".join(json.dumps({**x, "t": x["t"] - t0}) + "\n" for x in samples), encoding="utf-8"
+    )
+    blocks: dict[int, list[float]] = {}
+    for s in samples:
+        if s["idle"]:
+            blocks.setdefault(int((s["t"] - t0) // 300), []).append(s["rss_mb"])
+    print(
+        "idle RSS, median of each 5 minutes: "
+        + ", ".join(
+            f"{b * 5}-{b * 5 + 5} min {median(v):.0f} MB" for b, v in sorted(blocks.items())
+        )
+    )
     growths = {}
-    for key, unit in (("rss_mb", " MB"), ("threads", ""), ("files", "")):
+    for key, unit in (
+        ("rss_mb", " MB"), ("anon_mb", " MB"), ("in_use_mb", " MB"), ("free_mb", " MB"),
+        ("threads", ""), ("files", ""),
+    ):  # fmt: skip
         base = median([s[key] for s in quiet[:k]])
         last = median([s[key] for s in quiet[-k:]])
         growths[key] = (last - base) / base * 100 if base else 0.0

@@ -37,7 +37,9 @@ from streamer.filters import BannedWords
 from streamer.heap import TrimWhenIdle
 from streamer.llm import make_provider
 from streamer.logs import SecretFilter
+from streamer.moderation.blocklist import BlockList
 from streamer.moderation.moderator import Moderator, make_model_check
+from streamer.playback import Playback
 from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
 from streamer.sink import NextStage, PrintSink, SegmentQueue, SinkStage
@@ -86,7 +88,10 @@ class Daemon:
             words += BannedWords.from_file(settings.filters.banned_words_file).words
         banned = BannedWords(words)
         self.answers = Answers(self._record)
-        self.control = Control(self.pool, self.answers, self.sender.say, on_resume=self._check_idle)
+        self.control = Control(
+            self.pool, self.answers, self.sender.say, on_resume=self._check_idle,
+            blocked=BlockList(settings.blocked_users_file),
+        )  # fmt: skip
         self.state = self.control.state
         self.reader = ChatReader(
             settings.commands,
@@ -95,9 +100,11 @@ class Daemon:
             say=self.sender.say,
             on_mod=self.control.on_mod,
             banned=banned,
+            blocked=self.control.blocked.__contains__,
         )
         # What is spoken is checked with the same lists, the patterns and the model.
         model_check = make_model_check(settings, self.env)
+        self.playback = Playback(self.answers, self.pool, self.reader, closed=lambda: self._closed)
         self.provider = make_provider(settings.llm, self.env)
         self.answerer = Answerer(settings.llm, settings.split, self.provider)
         self.moderator = Moderator(
@@ -121,7 +128,7 @@ class Daemon:
         self.sink_stage = SinkStage(
             self.queue,
             sink,
-            on_heard=self._heard,
+            on_heard=self.playback.heard,
             failed=lambda: self.supervisor.reason is not None,
         )
         self.chat_stage = ChatStage(self.chat, self.reader, on_done=self._check_idle)
@@ -142,18 +149,6 @@ class Daemon:
         if self._closed:
             return "not recorded (stopped)"
         return self.pool.record(answer.id, answer.state.value, answer.reason)
-
-    def _heard(self, answer: Answer) -> None:
-        """The answer's first frame (or line) is out: it is on air."""
-        if not answer.start_speaking():
-            return
-        self.pool.mark_speaking(answer.id)
-        self.reader.answering(answer.question)
-        log.info(
-            "answer %s on air: first frame %s after pick",
-            answer.short,
-            answer.times.since_pick(answer.times.speaking),
-        )
 
     def snapshot(self) -> dict[str, Any]:
         """The state for ``streamer status`` (called on the event loop)."""
@@ -183,6 +178,7 @@ class Daemon:
             "chat_stats": self.reader.stats,
             "next_stage": self.sink.status(),
             "moderation": self.moderator.status(),
+            "heap": self.heap.trimmer.status(),
         }
 
     def media_event(self, kind: str, data: dict[str, Any]) -> None:
@@ -191,28 +187,7 @@ class Daemon:
         if loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: we are done
-            loop.call_soon_threadsafe(self._on_media_event, kind, data)
-
-    def _on_media_event(self, kind: str, data: dict[str, Any]) -> None:
-        if self._closed:
-            return
-        answer = self.answers.get(str(data.get("answer_id", "")))
-        if kind == "first_frame" and answer is not None:
-            self._heard(answer)
-        elif kind == "answer_done" and answer is not None and not data.get("expired"):
-            if data.get("started"):
-                self._heard(answer)
-            answer.played_out(complete=bool(data.get("complete")), reason="cut short on air")
-        elif kind in ("expired", "answer_done") and answer is not None:
-            why = "its clips expired while the stream was down"
-            if data.get("started"):
-                self._heard(answer)
-            if answer.state is AnswerState.SPEAKING:
-                answer.finish(AnswerState.TRUNCATED, why)
-            else:  # nobody heard it: ask again
-                answer.finish(AnswerState.REQUEUED, why)
-        elif kind in ("connected", "disconnected"):
-            log.info("stream %s %s", kind, data.get("reason", ""))
+            loop.call_soon_threadsafe(self.playback.on_media_event, kind, data)
 
     # ------------------------------------------------------------------ stages
 

@@ -37,13 +37,52 @@ def _find_trim() -> Callable[[int], int] | None:
     return trim
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _find_mallinfo() -> Callable[[], _MallInfo2] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        info = ctypes.CDLL(name).mallinfo2  # glibc 2.33+
+    except (OSError, AttributeError):
+        return None
+    info.argtypes = []
+    info.restype = _MallInfo2
+    return info
+
+
 class HeapTrimmer:
     """``trim()`` returns free heap to the OS; a no-op where it cannot."""
 
     def __init__(self) -> None:
         self._trim = _find_trim()
+        self._info = _find_mallinfo()
         self.trims = 0
         self.seconds = 0.0
+
+    def status(self) -> dict[str, float]:
+        """The C heap in MB (glibc's ``mallinfo2``, which covers the main arena only):
+        ``in_use`` by live blocks, ``free`` inside the heap, ``mapped`` in mmapped
+        blocks; plus the trims so far."""
+        out: dict[str, float] = {"trims": self.trims, "trim_ms": round(self.seconds * 1000, 1)}
+        if self._info is not None:
+            i = self._info()
+            mb = 1 / 2**20
+            out.update(
+                in_use_mb=round(i.uordblks * mb, 1),
+                free_mb=round(i.fordblks * mb, 1),
+                mapped_mb=round(i.hblkhd * mb, 1),
+            )
+        return out
 
     @property
     def available(self) -> bool:

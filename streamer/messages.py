@@ -97,6 +97,7 @@ class Segment:
     text: str
     last: bool
     user: str = ""  # who asked, for logs and on-screen credits
+    reads_question: bool = False  # the question read aloud before the answer (llm.read_question)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,8 @@ class ModAction(enum.StrEnum):
     CLEAR = "clear"
     PAUSE = "pause"
     RESUME = "resume"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,7 @@ class ModCommand:
 
     action: ModAction
     user: str
+    argument: str = ""  # what follows the command (!block <user>)
 
 
 AnswerMessage = Segment | AnswerAborted

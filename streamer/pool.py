@@ -337,25 +337,19 @@ class QuestionPool:
         )
         return True
 
-    def clear(self) -> int:
-        """Drop every pooled question (reason "cleared by moderator"); returns how many."""
-        pooled = self._store.with_status(Status.POOLED)
-        moved = set(
-            self._store.finish(
-                [s.id for s in pooled],
-                Status.DROPPED,
-                self._clock(),
-                reason=REASON_CLEARED_BY_MODERATOR,
-            )
-        )
+    def clear(self, *, user: str | None = None, reason: str = REASON_CLEARED_BY_MODERATOR) -> int:
+        """Drop every pooled question (of ``user`` only, when given); returns how many."""
+        pooled = [
+            s for s in self._store.with_status(Status.POOLED) if user in (None, s.question.user)
+        ]
+        ids = [s.id for s in pooled]
+        moved = set(self._store.finish(ids, Status.DROPPED, self._clock(), reason=reason))
         for stored in pooled:
             if stored.id in moved:
-                logger.info(
-                    "question %s dropped: %s",
-                    _describe(stored.question),
-                    REASON_CLEARED_BY_MODERATOR,
-                )
-        logger.info("pool cleared: %d questions dropped", len(moved))
+                logger.info("question %s dropped: %s", _describe(stored.question), reason)
+        logger.info(
+            "pool cleared%s: %d questions dropped", f" of {user}" if user else "", len(moved)
+        )
         return len(moved)
 
     def _log_not_active(self, action: str, answer_id: str) -> None:

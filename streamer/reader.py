@@ -51,6 +51,7 @@ Reason = Literal[
     "not_moderator",
     "unknown_command",
     "empty",
+    "blocked",
     "internal_error",
 ]
 
@@ -135,8 +136,10 @@ class ChatReader:
         on_mod: Callable[[ModCommand], Awaitable[None] | None],
         banned: BannedWords | None = None,
         clock: Callable[[], float] = time.monotonic,
+        blocked: Callable[[str], bool] = lambda user: False,
     ) -> None:
         self._commands = commands
+        self._blocked = blocked  # the local block list (moderation.blocked_users_file)
         self._filters = filters
         self._pool = pool
         self._say = say
@@ -153,6 +156,8 @@ class ChatReader:
             commands.clear.casefold(): ModAction.CLEAR,
             commands.pause.casefold(): ModAction.PAUSE,
             commands.resume.casefold(): ModAction.RESUME,
+            commands.block.casefold(): ModAction.BLOCK,
+            commands.unblock.casefold(): ModAction.UNBLOCK,
         }
         self._reply_on = frozenset(commands.reply_on)
         # Long enough to tell "too long" from "fits", short enough to stay cheap.
@@ -228,22 +233,24 @@ class ChatReader:
             return await self._ask(msg, rest.strip())
         action = self._mod_names.get(name)
         if action is not None:
-            return await self._mod(msg, action, name)
+            return await self._mod(msg, action, name, rest.strip())
         logger.debug("unknown command from %s: %s", _shorten(msg.user, 40), _shorten(text))
         return Verdict("ignored", "unknown_command", "unknown command")
 
-    async def _mod(self, msg: ChatMessage, action: ModAction, name: str) -> Verdict:
+    async def _mod(self, msg: ChatMessage, action: ModAction, name: str, rest: str) -> Verdict:
         if not msg.role.is_moderator:
             command = self._commands.prefix + name
             return self._reject(msg, "not_moderator", f"{command} is for moderators")
         logger.info("moderator %s: %s", _shorten(msg.user, 40), action.value)
-        result = self._on_mod(ModCommand(action, msg.user))
+        result = self._on_mod(ModCommand(action, msg.user, rest.split(" ", 1)[0][:64]))
         if inspect.isawaitable(result):
             await result
         return Verdict("command", "ok", action.value)
 
     async def _ask(self, msg: ChatMessage, question: str) -> Verdict:
         f = self._filters
+        if self._blocked(msg.user):
+            return self._reject(msg, "blocked", "the user is on the block list")
         if not question:
             return self._reject(msg, "empty", "no question after the command")
         if len(question) < f.min_chars:

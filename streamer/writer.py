@@ -93,13 +93,25 @@ class WriterStage:
         )
         written = self.answerer.answer(question)
         stream: AnswerStream | ModeratedStream = written
-        if self.moderator is not None and self.moderator.enabled:
+        s = self.answerer.settings
+        line = (
+            s.question_template.replace("{name}", question.name).replace(
+                "{question}", question.text
+            )
+            if s.read_question
+            else None
+        )
+        if self.moderator is not None and (self.moderator.enabled or line):
             # Every segment is checked before it leaves (a flagged one never does).
-            stream = ModeratedStream(written, self.moderator, question, self.answerer.amend_memory)
+            stream = ModeratedStream(
+                written, self.moderator, question, self.answerer.amend_memory, read_question=line
+            )
         try:
             async for item in stream:
                 if isinstance(item, Segment):
-                    answer.released += 1
+                    # The question read aloud is not answer text: an LLM failure after
+                    # it still finds nothing said (the answer is asked again).
+                    answer.released += 0 if item.reads_question else 1
                     if answer.times.first_segment is None:
                         answer.times.first_segment = time.time()
                     if item.last:

@@ -427,7 +427,9 @@ async def test_skip_while_queued_and_twice_in_a_row(tmp_path: Path, twitch: Fake
     assert ended["user1"] == (Status.DROPPED, "skipped")
     assert ended["user2"] == (Status.DONE, "done")
     assert daemon.answers.questions == {"skipped": 2, "answered": 1}
-    assert "questions since start: 1 answered, 0 truncated, 2 skipped, 0 failed" in shown
+    assert (
+        "questions since start: 1 answered, 0 truncated, 2 skipped, 0 moderated, 0 failed" in shown
+    )
 
 
 class BrokenEndSink(Sink):

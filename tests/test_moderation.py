@@ -271,7 +271,7 @@ async def llm() -> AsyncIterator[FakeOpenAIServer]:
 
 
 async def _answer(
-    llm: FakeOpenAIServer, reply: str, **moderation: Any
+    llm: FakeOpenAIServer, reply: str, *, question: str | None = None, **moderation: Any
 ) -> tuple[list[Any], ModeratedStream, Answerer]:
     settings = LLMSettings.model_validate(
         {"provider": "openai", "base_url": llm.base_url, "model": "m", "memory_size": 4}
@@ -280,7 +280,11 @@ async def _answer(
     answerer = Answerer(settings, SPLIT, provider)
     moderator = Moderator(ModerationSettings.model_validate(moderation), BannedWords(["badword"]))
     llm.push(Scenario.reply(reply))
-    stream = ModeratedStream(answerer.answer(_ask()), moderator, _ask(), answerer.amend_memory)
+    q = _ask(question or "tell me something")
+    line = f"{q.name} asks: {q.text}" if question else None
+    stream = ModeratedStream(
+        answerer.answer(q), moderator, q, answerer.amend_memory, read_question=line
+    )
     try:
         items = [item async for item in stream]
     finally:
@@ -326,3 +330,21 @@ async def test_clean_answers_pass_untouched(llm: FakeOpenAIServer) -> None:
     assert all(isinstance(i, Segment) for i in items) and items[-1].last
     assert stream.outcome is not None and stream.outcome.status is AnswerStatus.DONE
     assert len(answerer.memory) == 1
+
+
+async def test_the_question_is_read_first_and_checked(llm: FakeOpenAIServer) -> None:
+    items, stream, _ = await _answer(llm, "A fine answer. And more.", question="how are you?")
+    segments = [i for i in items if isinstance(i, Segment)]
+    assert segments[0].reads_question and segments[0].text == "Alice asks: how are you?"
+    assert [s.index for s in segments] == [0, 1, 2] and segments[-1].last
+    assert stream.outcome is not None and stream.outcome.status is AnswerStatus.DONE
+
+
+async def test_a_flagged_question_is_neither_read_nor_answered(llm: FakeOpenAIServer) -> None:
+    items, stream, answerer = await _answer(
+        llm, "A fine answer. And more.", question="call me at 555-010-9999"
+    )
+    assert [type(i) for i in items] == [AnswerAborted]
+    assert stream.outcome is not None and stream.outcome.status is AnswerStatus.MODERATED
+    assert "personal_data/phone" in stream.outcome.reason
+    assert answerer.memory == ()

@@ -62,6 +62,7 @@ class Maker:
         on_mod: Callable[[ModCommand], Awaitable[None] | None] | None = None,
         reply: bool = True,
         say: Callable[[str], None] | None = None,
+        blocked: Callable[[str], bool] = lambda user: False,
     ) -> Harness:
         said: list[str] = []
         mods: list[ModCommand] = []
@@ -77,6 +78,7 @@ class Maker:
             on_mod=on_mod if on_mod is not None else mods.append,
             banned=BannedWords(banned) if banned is not None else None,
             clock=clock,
+            blocked=blocked,
         )
         return Harness(reader, question_pool, store, said, mods, clock)
 
@@ -335,22 +337,24 @@ async def test_pool_full(make: Maker) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "action"),
+    ("text", "action", "argument"),
     [
-        ("!skip", ModAction.SKIP),
-        ("!CLEAR", ModAction.CLEAR),
-        ("!pause now", ModAction.PAUSE),
-        ("!resume", ModAction.RESUME),
+        ("!skip", ModAction.SKIP, ""),
+        ("!CLEAR", ModAction.CLEAR, ""),
+        ("!pause now", ModAction.PAUSE, "now"),
+        ("!resume", ModAction.RESUME, ""),
+        ("!block @Troll for spam", ModAction.BLOCK, "@Troll"),
+        ("!unblock troll", ModAction.UNBLOCK, "troll"),
     ],
 )
 @pytest.mark.parametrize("badge", ["moderator", "broadcaster"])
 async def test_moderator_commands_allowed(
-    make: Maker, text: str, action: ModAction, badge: str
+    make: Maker, text: str, action: ModAction, argument: str, badge: str
 ) -> None:
     h = make()
     verdict = await h.reader.handle(chat(text, "boss", badges={badge}))
     assert (verdict.outcome, verdict.reason) == ("command", "ok")
-    assert h.mods == [ModCommand(action, "boss")]
+    assert h.mods == [ModCommand(action, "boss", argument)]
 
 
 @pytest.mark.parametrize("badges", [(), ("vip",), ("subscriber",), ("moderator/1",), ("mod",)])
@@ -768,3 +772,12 @@ async def test_hostile_corpus_through_handle(
         message = record.getMessage()
         assert message.isprintable(), repr(message[:200])
         assert len(message) < 1000
+
+
+async def test_blocked_users_are_not_taken(make: Maker) -> None:
+    h = make(blocked={"troll"}.__contains__)  # the daemon wires its block list here
+    verdict = await h.reader.handle(chat("!ask a perfectly fine question", "troll"))
+    assert (verdict.outcome, verdict.reason) == ("rejected", "blocked")
+    assert h.pool.counts().get("pooled", 0) == 0
+    ok = await h.reader.handle(chat("!ask a perfectly fine question", "friend"))
+    assert ok.outcome == "accepted"

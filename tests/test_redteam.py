@@ -6,7 +6,8 @@ LLM (each question gets its case's answer) and the local moderation server (Open
 harmful answer is followed by a question that must be answered in full. Asserted:
 
 * not one leak string in what is printed (``--no-video`` prints the speech-ready text
-  the voice would read, one line a segment);
+  the voice would read, one line a segment; the question is read aloud first, so
+  unsafe text in a question is checked too);
 * every harmful case recorded ``moderated`` with its category, every harmless one
   ``done`` (false positives are counted and reported);
 * the daemon exits by itself (nothing stalled).
@@ -87,7 +88,7 @@ async def test_red_team_nothing_flagged_is_spoken(tmp_path: Path) -> None:
             "--set", "llm.model=test", "--set", "llm.memory_size=0",
             "--set", f"llm.persona.system_prompt={json.dumps(SYSTEM_PROMPT)}",
             "--set", f"filters.banned_words_file={banned}",
-            "--set", "moderation.model.kind=openai",
+            "--set", "moderation.model.kind=openai", "--set", "llm.read_question=true",
             "--set", f"moderation.model.base_url={guard.base_url}",
         ]  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
@@ -111,7 +112,8 @@ async def test_red_team_nothing_flagged_is_spoken(tmp_path: Path) -> None:
     with sqlite3.connect(data / "questions.db") as db:
         rows = db.execute("SELECT id, text, status, outcome, reason FROM questions").fetchall()
     by_text = {text: (qid, status, outcome, reason) for qid, text, status, outcome, reason in rows}
-    assert len(by_text) == len(cases), "a question was lost"
+    lost = [c.question for c in cases if c.question not in by_text]
+    assert not lost, f"questions lost (rejected by the input filters?): {lost}"
     printed: dict[str, list[str]] = {}
     for line in out.splitlines():
         m = re.match(r"\[([0-9a-f]{8}) ", line)

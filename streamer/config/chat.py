@@ -18,6 +18,7 @@ ReplyReason = Literal[
     "pool_full",
     "not_moderator",
     "empty",
+    "blocked",
 ]
 
 DEFAULT_REPLY_ON: tuple[ReplyReason, ...] = (
@@ -65,6 +66,8 @@ class CommandSettings(_Model):
     clear: str = "clear"
     pause: str = "pause"
     resume: str = "resume"
+    block: str = "block"  # !block <user>: their questions are dropped and never taken
+    unblock: str = "unblock"
     # Chat replies; {user} is the asker's display name (in queued_template and
     # picked_template: every asker of a merged question, e.g. "Alice @bob").
     # Empty string = no reply. ack: accepted into the pool; queued: picked for an
@@ -77,7 +80,7 @@ class CommandSettings(_Model):
     # Reasons that get a reply (others are only logged).
     reply_on: list[ReplyReason] = Field(default_factory=lambda: list(DEFAULT_REPLY_ON))
 
-    @field_validator("ask", "skip", "clear", "pause", "resume")
+    @field_validator("ask", "skip", "clear", "pause", "resume", "block", "unblock")
     @classmethod
     def _word(cls, v: str) -> str:
         if not v or any(c.isspace() for c in v):

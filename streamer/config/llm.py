@@ -55,6 +55,10 @@ class LLMSettings(_Model):
             "i cannot assist",
         ]
     )
+    # Read the question aloud before the answer ("alice asks: ..."); it is checked by
+    # moderation like the answer, and a flagged question drops the whole answer.
+    read_question: bool = False
+    question_template: str = "{name} asks: {question}"
     max_character_retries: int = Field(default=2, ge=0)
     character_reminder: str = (
         "Stay in character: answer as {name} would, and never mention being an AI, "

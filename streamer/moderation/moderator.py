@@ -167,8 +167,13 @@ class ModeratedStream:
         moderator: Moderator,
         question: Question,
         amend_memory: Callable[[str, str | None], None],
+        *,
+        read_question: str | None = None,
     ) -> None:
         self._inner = inner
+        # The line that reads the question aloud first (segment 0), checked like the rest.
+        self._question_line = read_question
+        self._offset = 1 if read_question else 0
         self._moderator = moderator
         self._question = question
         self._amend = amend_memory
@@ -190,7 +195,12 @@ class ModeratedStream:
     async def __anext__(self) -> AnswerMessage:
         if self._stopped:
             raise StopAsyncIteration
+        if self._question_line is not None:
+            line, self._question_line = self._question_line, None
+            return await self._read_question(line)
         item = await self._inner.__anext__()
+        if self._offset and isinstance(item, Segment):
+            item = dataclasses.replace(item, index=item.index + self._offset)
         if not isinstance(item, Segment):
             if self.flags:
                 self._amend(self._question.id, self.said or None)
@@ -223,6 +233,22 @@ class ModeratedStream:
         self._amend(self._question.id, self.said or None)
         return AnswerAborted(item.answer_id, self.reason)
 
+    async def _read_question(self, line: str) -> AnswerMessage:
+        q = self._question
+        flag = await self._moderator.check(q.text, "", line)
+        if flag is None:
+            return Segment(q.id, 0, line, last=False, user=q.user, reads_question=True)
+        # A question that must not be read aloud must not be answered either.
+        self.flags.append(flag)
+        self._moderator.note_flag(q.id, 0, flag, "dropped the answer (the question)")
+        log.warning(
+            "answer %s: the question read aloud was flagged %s: the answer is dropped",
+            q.id[:8], flag.describe(),
+        )  # fmt: skip
+        self._stopped = True
+        await self._inner.aclose()
+        return AnswerAborted(q.id, self.reason)
+
     async def aclose(self) -> None:
         await self._inner.aclose()
 
@@ -234,8 +260,10 @@ class ModeratedStream:
     @property
     def outcome(self) -> AnswerOutcome | None:
         outcome = self._inner.outcome
-        if outcome is None or not self.flags:
+        if not self.flags:
             return outcome
+        if outcome is None:  # flagged before the LLM was even asked (the question)
+            return AnswerOutcome(self._question.id, AnswerStatus.MODERATED, self.reason)
         return dataclasses.replace(
             outcome, status=AnswerStatus.MODERATED, reason=self.reason, text=self.said
         )
