@@ -1,0 +1,215 @@
+"""twitchio 3, wired for our Twitch chat source: endpoints, errors, the client.
+
+``TwitchChatSource`` (``twitch.py``) owns the connection; this module holds what it is
+built from: the process-wide twitchio endpoints (``point_twitchio_at``), the start-up
+errors, the conversion of a chat notification into our ``ChatMessage``, and ``_Client``,
+a plain ``twitchio.Client`` whose event handlers call back into its source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from streamer.config import TwitchSettings
+from streamer.messages import ChatMessage
+
+with warnings.catch_warnings():
+    # twitchio.web subclasses aiohttp's web.Application, which aiohttp answers with a
+    # DeprecationWarning at import time (attributed to `typing`, so a "twitchio.*" filter
+    # misses it). Harmless, but fatal under `-W error`.
+    warnings.filterwarnings(
+        "ignore", message="Inheritance class AiohttpAdapter", category=DeprecationWarning
+    )
+    import twitchio
+    import twitchio.http
+    from twitchio.authentication import ClientCredentialsPayload
+    from twitchio.eventsub import websockets as eventsub_websockets
+    from twitchio.eventsub.websockets import WebsocketClosed
+    from twitchio.exceptions import (
+        HTTPException,
+        InvalidTokenException,
+        WebsocketConnectionException,
+    )
+
+if TYPE_CHECKING:
+    from streamer.chat.twitch import TwitchChatSource
+
+REQUIRED_SCOPES = ("user:read:chat", "user:write:chat")
+MAX_MESSAGE_LEN = 500
+CLOSE_TIMEOUT_S = 15.0
+
+
+class TwitchError(Exception):
+    """Base class for Twitch start-up failures."""
+
+
+class TwitchAuthError(TwitchError):
+    """Twitch refused our credentials (client id/secret, bot token, or permissions)."""
+
+
+class TwitchConnectError(TwitchError):
+    """Twitch could not be reached, or did not answer in time."""
+
+
+def point_twitchio_at(settings: TwitchSettings) -> None:
+    """Make twitchio talk to ``settings.api_url`` / ``auth_url`` / ``eventsub_url``.
+
+    twitchio 3 has no constructor argument for its endpoints; it reads these three
+    class/module attributes each time it builds a request or opens a socket. Setting
+    them is process-wide state, the one deliberate exception to "no module-level mutable
+    state" in this project: every Twitch client in one process talks to one Twitch.
+    """
+    set_twitchio_endpoints(settings.api_url, settings.auth_url, settings.eventsub_url)
+
+
+def twitchio_endpoints() -> tuple[str, str, str]:
+    """twitchio's current ``(Helix base, OAuth base, EventSub WebSocket URL)``."""
+    return twitchio.http.Route.BASE, twitchio.http.Route.ID_BASE, eventsub_websockets.WSS
+
+
+def set_twitchio_endpoints(api_url: str, auth_url: str, eventsub_url: str) -> None:
+    """Set twitchio's three endpoint globals (see ``point_twitchio_at``)."""
+    twitchio.http.Route.BASE = _with_slash(api_url)
+    twitchio.http.Route.ID_BASE = _with_slash(auth_url)
+    eventsub_websockets.WSS = eventsub_url
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _http_reason(exc: HTTPException) -> str:
+    """``HTTP 403: invalid client secret``: status and Twitch's message, no secrets."""
+    extra: Any = exc.extra
+    message = extra.get("message", "") if isinstance(extra, dict) else ""
+    return f"HTTP {exc.status}: {message}" if message else f"HTTP {exc.status}"
+
+
+def to_chat_message(payload: twitchio.ChatMessage) -> ChatMessage:
+    """Our ``ChatMessage`` from twitchio's ``channel.chat.message`` event."""
+    chatter = payload.chatter
+    login = (chatter.name or "").lower()
+    return ChatMessage(
+        user=login,
+        text=payload.text,
+        display_name=chatter.display_name or login,
+        user_id=chatter.id,
+        badges=frozenset(badge.set_id for badge in payload.badges),
+        bits=payload.cheer.bits if payload.cheer is not None else 0,
+        first_message=payload.type == "user_intro",
+        message_id=payload.id,
+    )
+
+
+class _Counter:
+    """A count that can be awaited: ``await counter.wait_for(n)`` returns once it reaches n."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def add(self, n: int = 1) -> None:
+        self.value += n
+        for target, future in self._waiters:
+            if self.value >= target and not future.done():
+                future.set_result(None)
+
+    async def wait_for(self, target: int) -> None:
+        if self.value >= target:
+            return
+        entry = (target, asyncio.get_running_loop().create_future())
+        self._waiters.append(entry)
+        try:
+            await entry[1]
+        finally:
+            self._waiters.remove(entry)
+
+
+class _Client(twitchio.Client):
+    """A plain twitchio client wired to one ``TwitchChatSource``."""
+
+    def __init__(self, source: TwitchChatSource, client_secret: str) -> None:
+        settings = source.settings
+        super().__init__(
+            client_id=settings.client_id,
+            client_secret=client_secret,
+            bot_id=settings.bot_id,
+            fetch_client_user=False,
+        )
+        self._source = source
+        # twitchio has no hook for the app tokens it fetches with the client secret (at
+        # login, and again when Helix answers 401 for the app token); both go through
+        # this one method of its HTTP client, so report each token it returns.
+        fetch = self.http.client_credentials_token
+
+        async def fetch_app_token() -> ClientCredentialsPayload:
+            payload = await fetch()
+            source._learned_secret(payload.access_token)
+            return payload
+
+        self.http.client_credentials_token = fetch_app_token  # type: ignore[method-assign]
+
+    def has_eventsub_socket(self, user_id: str) -> bool:
+        """Whether an EventSub WebSocket for ``user_id``'s token is still registered.
+
+        twitchio 3.3 has no public view of these sockets on a plain ``Client``; a socket
+        closed for good is removed (before ``event_websocket_closed`` is dispatched), one
+        that reconnects stays or is replaced by its successor first.
+        """
+        return bool(self._websockets.get(user_id))
+
+    async def setup_hook(self) -> None:
+        await self._source._setup(self)
+
+    async def event_message(self, payload: twitchio.ChatMessage) -> None:
+        self._source._on_chat(payload)
+
+    async def event_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
+        self._source._on_token_refreshed(payload)
+
+    async def event_websocket_closed(self, payload: WebsocketClosed) -> None:
+        await self._source._on_websocket_closed(self)
+
+    # Tokens come from our 0600 token file and are saved there on every refresh; twitchio's
+    # plain-JSON `.tio.tokens.json` must never be read or written.
+    async def load_tokens(self, path: str | None = None, /) -> None:
+        return None
+
+    async def save_tokens(self, path: str | None = None, /) -> None:
+        return None
+
+
+def explain_start_failure(exc: Exception, settings: TwitchSettings, stage: str) -> Exception:
+    """A clear exception for a start-up failure while ``stage`` (never with a token in
+    its text)."""
+    if isinstance(exc, TwitchError):
+        return exc
+    if isinstance(exc, InvalidTokenException):
+        return TwitchAuthError(
+            "the bot's Twitch token is invalid and could not be refreshed "
+            f"({_http_reason(exc)}): "
+            "run `streamer twitch login` again"
+        )
+    if isinstance(exc, WebsocketConnectionException):
+        return TwitchConnectError(f"cannot open the EventSub WebSocket at {settings.eventsub_url}")
+    if isinstance(exc, HTTPException):
+        reason = _http_reason(exc)
+        if stage.startswith("getting an app token"):
+            return TwitchAuthError(
+                f"Twitch refused the client id and secret ({reason}): check twitch.client_id "
+                f"and the environment variable {settings.client_secret_env}"
+            )
+        if stage.startswith("subscribing") and exc.status in (401, 403):
+            return TwitchAuthError(
+                f"Twitch refused to let bot {settings.bot_id} read the chat of channel "
+                f"{settings.owner_id} ({reason}): the broadcaster must grant channel:bot "
+                "(or make the bot a moderator), and the bot token needs user:read:chat"
+            )
+        return TwitchConnectError(f"Twitch answered an error while {stage} ({reason})")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return TwitchConnectError(f"cannot reach Twitch while {stage}: {exc}")
+    return TwitchConnectError(f"Twitch start-up failed while {stage}: {exc!r}")
