@@ -10,10 +10,11 @@ would at start.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,7 +148,58 @@ def check_lipsync(settings: Settings) -> Check:
     return Check("ok", "lip-sync", f"wav2lip checkpoint {s.checkpoint} loads on {core.device}")
 
 
-def run_checks(settings: Settings | None, emit: Callable[[Check], None]) -> list[Check]:
+def check_moderation(settings: Settings, env: Mapping[str, str]) -> Check:
+    """The word lists and patterns, and one real call of the model check if one is set."""
+    import asyncio
+    import time
+
+    from streamer.filters import BannedWords
+    from streamer.moderation.model import CheckFailed
+    from streamer.moderation.moderator import Moderator, make_model_check
+    from streamer.secrets import SecretError
+
+    m = settings.moderation
+    if not m.enabled:
+        return Check(
+            "warn", "moderation", "off (moderation.enabled: false): answers go on air unchecked"
+        )
+    words = list(settings.filters.banned_words)
+    if settings.filters.banned_words_file is not None:
+        words += BannedWords.from_file(settings.filters.banned_words_file).words
+    try:
+        model = make_model_check(settings, env)
+    except SecretError as exc:
+        return Check("FAIL", "moderation", f"model check: {exc}")
+    moderator = Moderator(m, BannedWords(words), model)
+    lists = f"{len(moderator.lists.banned)} banned words, {len(moderator.lists.finders)} patterns"
+    if model is None:
+        return Check("ok", "moderation", f"{lists}; no model check (moderation.model.kind: none)")
+
+    async def probe() -> float:
+        started = time.perf_counter()
+        try:
+            await model.check("How are you?", "", "I am fine, thank you for asking!")
+        finally:
+            await model.close()
+        return time.perf_counter() - started
+
+    try:
+        took = asyncio.run(probe())
+    except CheckFailed as exc:
+        what = (
+            "no segment would be spoken (on_error: block)"
+            if m.on_error == "block"
+            else "every segment would be spoken unchecked by the model (on_error: allow)"
+        )
+        return Check("FAIL", "moderation", f"{model.describe()}: {exc}; {what}")
+    return Check("ok", "moderation", f"{lists}; {model.describe()} answers in {took * 1000:.0f} ms")
+
+
+def run_checks(
+    settings: Settings | None,
+    emit: Callable[[Check], None],
+    env: Mapping[str, str] | None = None,
+) -> list[Check]:
     """Run every check, handing each result to ``emit`` as soon as it is known."""
     vits = settings is not None and settings.tts.engine == "vits"
     espeak = settings is None or settings.tts.engine == "espeak"
@@ -180,7 +232,11 @@ def run_checks(settings: Settings | None, emit: Callable[[Check], None]) -> list
         lambda: check_module("yt-dlp", "yt_dlp", "only for URLs in `streamer voice dataset`"),
     ]
     if settings is not None:
-        steps += [lambda: check_voice(settings), lambda: check_lipsync(settings)]
+        steps += [
+            lambda: check_voice(settings),
+            lambda: check_lipsync(settings),
+            lambda: check_moderation(settings, os.environ if env is None else env),
+        ]
     results = []
     for step in steps:
         try:

@@ -6,7 +6,9 @@ speaks OpenAI's moderation API and a guard model's chat API (``fakes.moderation_
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -348,3 +350,41 @@ async def test_a_flagged_question_is_neither_read_nor_answered(llm: FakeOpenAISe
     assert stream.outcome is not None and stream.outcome.status is AnswerStatus.MODERATED
     assert "personal_data/phone" in stream.outcome.reason
     assert answerer.memory == ()
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+async def _doctor(*sets: str) -> str:
+    from tests.test_daemon import DEMO, ROOT, streamer_cmd
+
+    args = ["doctor", "--config", str(DEMO)]
+    for item in sets:
+        args += ["--set", item]
+    proc = await asyncio.create_subprocess_exec(
+        *streamer_cmd(*args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, "OPENAI_API_KEY": "sk-doctor"},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    lines = [line for line in out.decode().splitlines() if line.split()[1:2] == ["moderation"]]
+    assert len(lines) == 1, out.decode()
+    return lines[0]
+
+
+@pytest.mark.slow
+async def test_doctor_tries_the_model_check(mod_server: FakeModerationServer) -> None:
+    url = f"moderation.model.base_url={mod_server.base_url}"
+    ok = await _doctor("moderation.model.kind=guard", url, "moderation.model.model=llama-guard3:1b")
+    assert ok.startswith("ok") and "guard model llama-guard3:1b" in ok and "answers in" in ok
+    mod_server.stall_next(1)
+    slow = await _doctor("moderation.model.kind=openai", url, "moderation.model.timeout_s=0.3")
+    assert (
+        slow.startswith("FAIL")
+        and "no verdict within 0.3 s" in slow
+        and "no segment would be spoken" in slow
+    )
+    lists = await _doctor()
+    assert lists.startswith("ok") and "no model check" in lists
