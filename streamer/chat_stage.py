@@ -8,14 +8,16 @@ then stops once every question is answered.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from streamer.chat.base import ChatSource
 from streamer.chat.console import ConsoleChatSource
 from streamer.chat.replay import ReplayChatSource
 from streamer.config import Settings
+from streamer.messages import ChatEvent, ChatModeration
 from streamer.reader import ChatReader
 from streamer.secrets import from_env, load_twitch_tokens
 
@@ -64,15 +66,65 @@ def collect_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
     return [v for v in values if v]
 
 
-class ChatStage:
-    """Reads ``source`` through ``reader`` until it ends; ``done``/``failed`` say how."""
+# Ids of notifications seen lately: Twitch delivers EventSub notifications at least once.
+SEEN_IDS = 5000
 
-    def __init__(self, source: ChatSource, reader: ChatReader, on_done: Callable[[], None]) -> None:
+
+class Redeliveries:
+    """Remembers the last ``size`` ids; ``seen(id)`` is True for one seen before."""
+
+    def __init__(self, size: int = SEEN_IDS) -> None:
+        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._size = size
+        self.count = 0
+
+    def seen(self, key: str) -> bool:
+        if not key:
+            return False
+        if key in self._ids:
+            self.count += 1
+            return True
+        self._ids[key] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return False
+
+
+class ChatStage:
+    """Reads ``source`` until it ends; ``done``/``failed`` say how. Chat messages go to
+    ``reader``, the platform's own moderation events to ``on_moderation``; a message or
+    event delivered twice is handled once."""
+
+    def __init__(
+        self,
+        source: ChatSource,
+        reader: ChatReader,
+        on_done: Callable[[], None],
+        on_moderation: Callable[[ChatModeration], object] = lambda event: None,
+    ) -> None:
         self.source = source
         self.reader = reader
         self.done = False
         self.failed = False
         self._on_done = on_done
+        self._on_moderation = on_moderation
+        self.redelivered = Redeliveries()
+
+    async def _read(self, events: AsyncIterator[ChatEvent]) -> None:
+        async for event in events:
+            if isinstance(event, ChatModeration):
+                if self.redelivered.seen(event.event_id):
+                    log.info("chat moderation event %s delivered twice: ignored", event.event_id)
+                    continue
+                try:
+                    self._on_moderation(event)
+                except Exception:
+                    log.exception("handling chat moderation %s failed", event.kind.value)
+                continue
+            if self.redelivered.seen(event.message_id):
+                log.info("chat message %s delivered twice: ignored", event.message_id[:40])
+                continue
+            await self.reader.handle(event)
 
     async def run(self) -> None:
         chat = self.source
@@ -80,7 +132,7 @@ class ChatStage:
         try:
             while True:
                 try:
-                    await self.reader.run(chat.messages())
+                    await self._read(chat.messages())
                     if not chat.live:
                         return
                     log.warning("chat %s stopped; reconnecting in %.0f s", chat.name, backoff)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streamer.answer import Answers, AnswerState
-from streamer.messages import ModAction, ModCommand
+from streamer.messages import ChatModeration, ChatModerationKind, ModAction, ModCommand
 from streamer.moderation.blocklist import BlockList, login
 from streamer.pool import QuestionPool
 
@@ -88,6 +88,35 @@ class Control:
         pulled = sum(a.interrupt(reason, AnswerState.MODERATED) for a in live)
         pooled = self.pool.clear(user=user, reason=reason)
         return f"{pulled} answer{'' if pulled == 1 else 's'} pulled, {pooled} waiting dropped"
+
+    def on_chat_moderation(self, event: ChatModeration) -> str:
+        """The platform's own moderation (a deleted message, a ban, a cleared chat)."""
+        by = f" by {event.by}" if event.by else ""
+        kind = event.kind
+        if kind is ChatModerationKind.MESSAGE_DELETED:
+            result = self.message_deleted(event.message_id, f"its chat message was deleted{by}")
+        elif kind is ChatModerationKind.CHAT_CLEARED:
+            count = self.pool.clear(reason=f"chat cleared{by}")
+            result = f"{count} waiting dropped"
+        else:
+            what = "banned or timed out" if kind is ChatModerationKind.USER_BANNED else "cleared"
+            result = self.drop_user(event.user, f"user {what}{by}")
+        log.info("chat moderation %s %s: %s", kind.value, event.user or event.message_id, result)
+        return result
+
+    def message_deleted(self, message_id: str, reason: str) -> str:
+        """The question a deleted message asked goes, unless another message asks it too."""
+        stored, still_asked = self.pool.withdraw(message_id)
+        if stored is None:
+            return "it asked no question"
+        if still_asked:
+            return f"question {stored.id[:8]} stays: others asked it too"
+        answer = self.answers.get(stored.id)
+        if answer is not None:  # picked, being written or on air
+            pulled = answer.interrupt(reason, AnswerState.MODERATED)
+            return f"answer {stored.id[:8]} {'pulled' if pulled else 'had ended'}"
+        dropped = self.pool.drop(stored.id, reason)
+        return f"question {stored.id[:8]} {'dropped' if dropped else 'had ended'}"
 
     def skip(self, reason: str = SKIP_REASON) -> str:
         """Take the current answer away: the one heard now, else the one being written,

@@ -131,7 +131,10 @@ class Daemon:
             on_heard=self.playback.heard,
             failed=lambda: self.supervisor.reason is not None,
         )
-        self.chat_stage = ChatStage(self.chat, self.reader, on_done=self._check_idle)
+        self.chat_stage = ChatStage(
+            self.chat, self.reader, on_done=self._check_idle,
+            on_moderation=self.control.on_chat_moderation,
+        )  # fmt: skip
         self.answers.subscribe(self._check_idle)
         self.heap = TrimWhenIdle(
             busy=lambda: len(self.answers) > 0, trace_to=self.env.get("STREAMER_TRACEMALLOC")

@@ -82,6 +82,7 @@ class Question:
     bits: int = 0
     asked_at: float = field(default_factory=time.time)  # wall clock, seconds
     askers: tuple[str, ...] = ()  # everybody who asked it (duplicates merged)
+    message_id: str = ""  # the chat message that asked it (not stored in the row: see asks)
 
     @property
     def name(self) -> str:
@@ -115,6 +116,27 @@ class ModAction(enum.StrEnum):
     RESUME = "resume"
     BLOCK = "block"
     UNBLOCK = "unblock"
+
+
+class ChatModerationKind(enum.StrEnum):
+    MESSAGE_DELETED = "message_deleted"  # one message removed by a moderator
+    USER_CLEARED = "user_cleared"  # all of a user's messages removed
+    USER_BANNED = "user_banned"  # a ban or a timeout
+    CHAT_CLEARED = "chat_cleared"  # the whole chat cleared
+
+
+@dataclass(frozen=True, slots=True)
+class ChatModeration:
+    """What the platform's own moderation did (Twitch EventSub), from the chat source."""
+
+    kind: ChatModerationKind
+    user: str = ""  # login of the user it was done to (not for CHAT_CLEARED)
+    message_id: str = ""  # MESSAGE_DELETED: the deleted message
+    by: str = ""  # the moderator, when the platform says
+    event_id: str = ""  # the platform's notification id (delivered at least once)
+
+
+ChatEvent = ChatMessage | ChatModeration
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,16 +20,24 @@ Use the pool from the event-loop thread only (like its store).
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from streamer.config import PoolSettings
 from streamer.messages import Question
 from streamer.pool_policy import choose, effective_level, normalize_text, priority_level
+from streamer.pool_types import (
+    REASON_CLEARED_BY_MODERATOR,
+    REASON_CLEARED_ON_PICK,
+    REASON_EXPIRED,
+    REASON_INTERRUPTED_ON_AIR,
+    AddResult,
+    AddStatus,
+    _describe,
+    _unique,
+)
 from streamer.store import QuestionStore, Status, StoredQuestion
 
 __all__ = [
@@ -42,30 +50,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-REASON_EXPIRED = "expired"
-REASON_CLEARED_ON_PICK = "cleared on pick"
-REASON_CLEARED_BY_MODERATOR = "cleared by moderator"
-REASON_INTERRUPTED_ON_AIR = "the program stopped while it was on air"
-
-
-class AddStatus(enum.StrEnum):
-    ACCEPTED = "accepted"  # stored in the pool
-    MERGED = "merged"  # same question already waiting: the asker was added to it
-    POOL_FULL = "pool_full"  # not stored: max_size questions are waiting
-
-
-@dataclass(frozen=True, slots=True)
-class AddResult:
-    status: AddStatus
-    # ACCEPTED: the question as stored (``askers`` includes its user).
-    # MERGED: the existing question, with the new asker, role and bits merged in.
-    # POOL_FULL: the question given to ``add`` (not stored).
-    question: Question
-
-
-def _describe(q: Question) -> str:
-    return f"{q.id} from {q.user}"
 
 
 class QuestionPool:
@@ -156,6 +140,8 @@ class QuestionPool:
             askers=askers,
         )
         stored = self._store.insert(to_store, norm, now)
+        if question.message_id:
+            self._store.asks.record(question.message_id, question.id, question.user, now)
         logger.debug("question %s pooled: %r", _describe(question), question.text)
         return AddResult(AddStatus.ACCEPTED, stored.question)
 
@@ -166,6 +152,8 @@ class QuestionPool:
         merged = self._store.merge(
             old.id, role=role, bits=old.bits + new.bits, askers=askers, now=now
         )
+        if new.message_id:
+            self._store.asks.record(new.message_id, old.id, new.user, now)
         logger.info(
             "question %s merged into %s (%s, %d askers)",
             _describe(new),
@@ -352,6 +340,15 @@ class QuestionPool:
         )
         return len(moved)
 
+    def withdraw(self, message_id: str) -> tuple[StoredQuestion | None, bool]:
+        """A chat message was deleted: forget that it asked. Returns its question (None:
+        it asked none) and whether another message still asks it."""
+        ask = self._store.asks.get(message_id)
+        if ask is None:
+            return None, False
+        self._store.asks.forget(message_id)
+        return self._store.get(ask.question_id), bool(self._store.asks.of_question(ask.question_id))
+
     def _log_not_active(self, action: str, answer_id: str) -> None:
         stored = self._store.get(answer_id)
         if stored is None:
@@ -392,7 +389,3 @@ class QuestionPool:
     def history(self, limit: int = 20) -> list[StoredQuestion]:
         """The last answered or dropped questions, newest first."""
         return self._store.history(limit)
-
-
-def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(n for n in names if n))

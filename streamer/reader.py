@@ -288,6 +288,7 @@ class ChatReader:
             bits=max(0, int(msg.bits)),
             asked_at=msg.received_at,
             askers=(login,),
+            message_id=str(msg.message_id)[:128],
         )
         result = self._pool.add(asked)
         if result.status is AddStatus.POOL_FULL:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streamer.messages import Question, Role
+from streamer.store_asks import AskLog
 from streamer.store_schema import (
     ACTIVE,
     FINISHED,
@@ -86,6 +87,7 @@ class QuestionStore:
         self._synchronous = synchronous
         self._busy_timeout_s = busy_timeout_s
         self._depth = 0
+        self.asks = AskLog(lambda: self._conn, self.transaction)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = self._open()
@@ -385,4 +387,5 @@ class QuestionStore:
                 " ORDER BY updated_at DESC, seq DESC LIMIT ?)",
                 (self.keep_finished,),
             )
+            self.asks.prune()
             return cur.rowcount

@@ -3,8 +3,10 @@
 ``QuestionStore`` (``store.py``) holds the queries; this module holds what a row is and
 how a file becomes a usable connection:
 
-* schema version 2 (``PRAGMA user_version``); a version-1 file (before answers had
-  their own end state) is upgraded in place by adding the ``outcome`` column;
+* schema version 3 (``PRAGMA user_version``); older files are upgraded in place: a
+  version-1 file (before answers had their own end state) gets the ``outcome`` column,
+  and a version-1 or -2 file the ``asks`` table (which chat message asked which
+  question, so a moderator's deletion can find it);
 * a file SQLite reports as corrupt, or that is not a database, or whose ``questions``
   table lacks columns, raises ``Unusable`` (the store moves it aside);
 * a file written by a newer program raises ``StoreError`` and is left untouched.
@@ -26,7 +28,7 @@ from streamer.messages import Question, Role
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # SQLite primary result codes that mean "this file is damaged or not a database".
 _SQLITE_CORRUPT = 11
@@ -72,6 +74,17 @@ CREATE TABLE IF NOT EXISTS questions (
 );
 CREATE INDEX IF NOT EXISTS questions_status ON questions (status, seq);
 CREATE INDEX IF NOT EXISTS questions_norm ON questions (norm_text, status);
+"""
+
+# One row per chat message that asked (or re-asked, merged) a question.
+ASKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS asks (
+    message_id   TEXT PRIMARY KEY,         -- the chat platform's message id
+    question_id  TEXT NOT NULL,
+    user         TEXT NOT NULL,            -- login of who sent it
+    asked_at     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS asks_question ON asks (question_id);
 """
 
 COLUMNS = (
@@ -184,17 +197,21 @@ def prepare(conn: sqlite3.Connection, path: Path, synchronous: Literal["NORMAL",
     if version == 0:
         # One transaction: the tables and the version appear together or not at all.
         conn.executescript(
-            f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN IMMEDIATE; {_SCHEMA} {ASKS_SCHEMA} "
+            f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
-    elif version == 1:
+    elif version in (1, 2):
         missing = [c for c in COLUMNS if c != "outcome" and c not in _columns(conn)]
         if missing:
             raise Unusable(f"table 'questions' lacks columns {missing}")
+        add = "ALTER TABLE questions ADD COLUMN outcome TEXT; " if version == 1 else ""
         conn.executescript(
-            "BEGIN IMMEDIATE; ALTER TABLE questions ADD COLUMN outcome TEXT; "
-            f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN IMMEDIATE; {add}{ASKS_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
-        logger.info("question database %s upgraded to schema version %d", path, SCHEMA_VERSION)
+        logger.info(
+            "question database %s upgraded from schema version %d to %d",
+            path, version, SCHEMA_VERSION,
+        )  # fmt: skip
     missing = [c for c in COLUMNS if c not in _columns(conn)]
     if missing:
         raise Unusable(f"table 'questions' lacks columns {missing}")

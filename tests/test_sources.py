@@ -75,7 +75,7 @@ async def test_replay_skips_bad_lines_and_keeps_order(tmp_path: Path) -> None:
     assert got == ["one", "two", "three"]
     assert source.bad_lines == 1
     await source.send("hello")
-    assert source.sent == ["hello"]
+    assert list(source.sent) == ["hello"]
 
 
 async def test_console_switches_user_and_quits() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 
-from streamer.messages import ChatMessage
+from streamer.messages import ChatEvent
 
 
 class ChatSendError(Exception):
@@ -13,7 +13,8 @@ class ChatSendError(Exception):
 
 
 class ChatSource(abc.ABC):
-    """Produces ``ChatMessage``s and sends plain chat lines back.
+    """Produces ``ChatMessage``s (and ``ChatModeration`` events) and sends plain chat
+    lines back.
 
     Life cycle: ``await start()``, iterate ``messages()`` (it ends when the source is
     exhausted, e.g. the end of a replay file, or runs until ``close()``), ``await close()``.
@@ -27,8 +28,9 @@ class ChatSource(abc.ABC):
         """Connect. Raise a clear exception if credentials are missing or wrong."""
 
     @abc.abstractmethod
-    def messages(self) -> AsyncIterator[ChatMessage]:
-        """Incoming chat messages, in order."""
+    def messages(self) -> AsyncIterator[ChatEvent]:
+        """Incoming chat messages, in order; a source that sees the platform's own
+        moderation (Twitch) also yields ``ChatModeration`` events."""
 
     @abc.abstractmethod
     async def send(self, text: str) -> None:

@@ -1,0 +1,74 @@
+"""Which chat message asked which question (the ``asks`` table of the question store).
+
+A question can be asked by several messages (duplicates are merged into it). When a
+moderator deletes one message, its question goes only if no other message asked it.
+Rows go with their question when finished questions are pruned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    message_id: str
+    question_id: str
+    user: str
+
+
+class AskLog:
+    def __init__(
+        self,
+        conn: Callable[[], sqlite3.Connection],
+        transaction: Callable[[], AbstractContextManager[None]],
+    ) -> None:
+        self._conn = conn  # the store's current connection (it may be reopened)
+        self._transaction = transaction
+
+    def record(self, message_id: str, question_id: str, user: str, now: float) -> None:
+        """Note that ``message_id`` asked ``question_id`` (once: a redelivery is ignored)."""
+        with self._transaction():
+            self._conn().execute(
+                "INSERT OR IGNORE INTO asks (message_id, question_id, user, asked_at) "
+                "VALUES (?, ?, ?, ?)",
+                (message_id, question_id, user, now),
+            )
+
+    def get(self, message_id: str) -> Ask | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT message_id, question_id, user FROM asks WHERE message_id = ?", (message_id,)
+            )
+            .fetchone()
+        )
+        return Ask(*row) if row else None
+
+    def of_question(self, question_id: str) -> list[Ask]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT message_id, question_id, user FROM asks WHERE question_id = ? "
+                "ORDER BY asked_at",
+                (question_id,),
+            )
+            .fetchall()
+        )
+        return [Ask(*row) for row in rows]
+
+    def forget(self, message_id: str) -> bool:
+        with self._transaction():
+            cur = self._conn().execute("DELETE FROM asks WHERE message_id = ?", (message_id,))
+            return cur.rowcount > 0
+
+    def prune(self) -> int:
+        """Drop the rows of questions no longer stored."""
+        with self._transaction():
+            cur = self._conn().execute(
+                "DELETE FROM asks WHERE question_id NOT IN (SELECT id FROM questions)"
+            )
+            return cur.rowcount
