@@ -478,3 +478,55 @@ async def test_a_stop_lets_the_answer_in_progress_play_to_its_end(tmp_path: Path
     assert len(segments) >= 3 and segments[-1].last  # all of it, to its last segment
     assert daemon.answers.questions == {"answered": 1}
     assert daemon.supervisor.reason is None
+
+
+async def test_twitch_moderation_reaches_the_answers(
+    tmp_path: Path, twitch: FakeTwitch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twitch's own moderation over EventSub, through the real twitchio client: a deleted
+    message's question never reaches the next stage, a deletion of the answer on air
+    takes it off within 200 ms, a message and a deletion delivered twice count once,
+    a ban drops the user's questions, a chat clear empties the pool."""
+    twitch.bot_tokens = twitch.issue_user_token(
+        twitch.bot.id, ("user:read:chat", "user:write:chat", "user:bot", "channel:moderate")
+    )
+    sink = PlayingSink()
+    settings = make_settings(tmp_path, twitch, pool={"build_queue_size": 1})
+    daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
+    task = await running(daemon)
+    try:
+        await twitch.wait_until(lambda: bool(twitch.chat_sessions))
+        await twitch.wait_until(lambda: twitch.subscriptions_created >= 5)
+        first = await twitch.inject_chat("alice", "!ask tell me about the moon please", times=2)
+        await sink.wait_for(lambda items: len(items) == 1)  # on air, held there
+        await twitch.inject_chat("bob", "!ask a question that is deleted")
+        await twitch.inject_chat("erin", "!ask a question of a user who is banned")
+        await twitch.inject_chat("frank", "!ask a question the clear takes away")
+        # Only picked ones are live: with one on air the rest wait in the pool.
+        await twitch.wait_until(lambda: daemon.pool.counts().get("pooled", 0) == 3)
+        bob = next(q for q in daemon.pool.pooled() if q.user == "bob")
+        with QuestionStore(tmp_path / "data" / "questions.db") as store:
+            bob_message = store.asks.of_question(bob.id)[0].message_id
+        await twitch.delete_message("bob", bob_message, times=2)
+        await twitch.ban("erin", "mod", timeout_s=600)
+        await twitch.wait_until(lambda: daemon.pool.counts().get("pooled", 0) == 1)
+        started = asyncio.get_running_loop().time()
+        await twitch.delete_message("alice", first)
+        await sink.wait_for(lambda items: any(isinstance(i, AnswerAborted) for i in items))
+        assert asyncio.get_running_loop().time() - started < 0.2
+        await twitch.clear_chat()
+        await twitch.wait_until(lambda: daemon.pool.counts().get("pooled", 0) == 0)
+    finally:
+        assert await stop(daemon, task) == 0
+    with QuestionStore(tmp_path / "data" / "questions.db") as store:
+        ended = {s.question.user: s for s in store.history(20)}
+    assert len([s for s in ended.values() if s.question.user == "alice"]) == 1  # asked once
+    assert (ended["alice"].status, ended["alice"].outcome) == (Status.DROPPED, "moderated")
+    assert "deleted" in str(ended["bob"].reason)
+    assert "banned or timed out by mod" in str(ended["erin"].reason)
+    assert "chat cleared" in str(ended["frank"].reason)
+    # Nothing of the deleted, banned or cleared questions reached the next stage.
+    handed = {i.answer_id for i in sink.items}
+    assert handed == {ended["alice"].id}
+    assert daemon.chat_stage.redelivered.count >= 2
+    assert "bans and timeouts are not seen" not in caplog.text

@@ -25,7 +25,7 @@ from streamer.chat.twitch import (
     twitchio_endpoints,
 )
 from streamer.chat.twitch_login import TwitchLoginError, device_code_login
-from streamer.messages import ChatMessage, Role
+from streamer.messages import ChatMessage, ChatModeration, Role
 from streamer.secrets import load_twitch_tokens
 from tests.fakes.twitch_server import FakeTwitch
 
@@ -312,13 +312,15 @@ async def test_session_reconnect_moves_to_new_url(
 ) -> None:
     async with reading(source) as next_message:
         (first_session,) = twitch.chat_sessions
+        # Chat and three moderation types (deletes, user clears, chat clears).
+        assert twitch.subscriptions_created == 4
         await twitch.send_reconnect()
         await twitch.wait_until(
             lambda: twitch.open_sessions == 1 and twitch.chat_sessions not in ([], [first_session])
         )
         await twitch.inject_chat("bob", "after reconnect")
         assert (await next_message()).text == "after reconnect"
-    assert twitch.subscriptions_created == 1  # subscriptions moved; no resubscribe needed
+    assert twitch.subscriptions_created == 4  # subscriptions moved; no resubscribe needed
     assert twitch.client_messages == []
 
 
@@ -573,3 +575,24 @@ async def test_device_code_login_gives_up_at_expiry(tmp_path: Path) -> None:
                 clock=sleep.clock,
             )
         assert twitch.device_polls == 3  # polls at 5, 10, 15 s; at 20 s the code is gone
+
+
+async def test_moderation_features_the_token_cannot_see_are_off_not_fatal(
+    twitch: FakeTwitch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bot's usual token (no channel:moderate): bans are not subscribed, that is said
+    once, and the source starts and yields deletions and chat as usual."""
+    caplog.set_level(logging.INFO, logger="streamer.chat.twitch")
+    chat = TwitchChatSource(twitch.settings(), twitch.bot_tokens, twitch.client_secret)
+    await chat.start()
+    try:
+        async with reading(chat) as next_message:
+            await twitch.delete_message("bob", "no-such-message")
+            await twitch.inject_chat("bob", "still reading")
+            event = await next_message()
+            assert isinstance(event, ChatModeration) and event.message_id == "no-such-message"
+            assert (await next_message()).text == "still reading"
+    finally:
+        await chat.close()
+    assert caplog.text.count("bans and timeouts are not seen") == 1
+    assert "Twitch moderation seen: deleted messages, cleared users, cleared chat" in caplog.text

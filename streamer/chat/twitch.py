@@ -57,13 +57,14 @@ from streamer.chat.twitch_client import (
     _Counter,
     _http_reason,
     explain_start_failure,
+    moderation_subscriptions,
     point_twitchio_at,
     set_twitchio_endpoints,
     to_chat_message,
     twitchio_endpoints,
 )
 from streamer.config import TwitchSettings
-from streamer.messages import ChatMessage
+from streamer.messages import ChatEvent, ChatModeration
 from streamer.secrets import TwitchTokens, save_twitch_tokens
 
 with warnings.catch_warnings():  # see twitch_client.py
@@ -119,7 +120,7 @@ class TwitchChatSource(ChatSource):
         self._connect_timeout_s = connect_timeout_s
         self._send_timeout_s = send_timeout_s
         self._on_secret = on_secret
-        self._queue: collections.deque[ChatMessage] = collections.deque(maxlen=queue_size)
+        self._queue: collections.deque[ChatEvent] = collections.deque(maxlen=queue_size)
         self._wakeup = asyncio.Event()
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -270,9 +271,27 @@ class TwitchChatSource(ChatSource):
             broadcaster_user_id=settings.owner_id, user_id=settings.bot_id
         )
         await client.subscribe_websocket(subscription, token_for=settings.bot_id)
+        await self._subscribe_moderation(client, list(validated.scopes))
         self._stage = "connected"
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
+
+    async def _subscribe_moderation(self, client: _Client, scopes: list[str]) -> None:
+        """Twitch's own moderation, each a feature that is off (said once) when the
+        token may not see it; never a reason not to start."""
+        seen = []
+        for name, subscription in moderation_subscriptions(self.settings, scopes):
+            try:
+                await client.subscribe_websocket(subscription, token_for=self.settings.bot_id)
+                seen.append(name)
+            except HTTPException as exc:
+                logger.warning("Twitch moderation: %s are not seen (%s)", name, _http_reason(exc))
+        if "channel:moderate" not in scopes:
+            logger.warning(
+                "Twitch moderation: bans and timeouts are not seen: the bot's token lacks "
+                "channel:moderate (a moderator's `!block user` still works)"
+            )
+        logger.info("Twitch moderation seen: %s", ", ".join(seen) or "none")
 
     def _explain(self, exc: Exception) -> Exception:
         """A clear exception for a start-up failure (never with a token in its text)."""
@@ -322,7 +341,12 @@ class TwitchChatSource(ChatSource):
         self._received.add()
         self._wakeup.set()
 
-    async def messages(self) -> AsyncGenerator[ChatMessage, None]:
+    def _on_moderation(self, broadcaster_id: str, event: ChatModeration) -> None:
+        if broadcaster_id == self.settings.owner_id:
+            self._queue.append(event)
+            self._wakeup.set()
+
+    async def messages(self) -> AsyncGenerator[ChatEvent, None]:
         """Messages of the current run; ends after ``close()`` or when the client stops
         (the unread rest is kept for the next run), and at once after a restart."""
         run = self._run_id

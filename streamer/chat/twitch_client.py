@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from streamer.config import TwitchSettings
-from streamer.messages import ChatMessage
+from streamer.messages import ChatMessage, ChatModeration, ChatModerationKind
 
 with warnings.catch_warnings():
     # twitchio.web subclasses aiohttp's web.Application, which aiohttp answers with a
@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     )
     import twitchio
     import twitchio.http
+    from twitchio import eventsub
     from twitchio.authentication import ClientCredentialsPayload
     from twitchio.eventsub import websockets as eventsub_websockets
     from twitchio.eventsub.websockets import WebsocketClosed
@@ -87,6 +88,37 @@ def _http_reason(exc: HTTPException) -> str:
     extra: Any = exc.extra
     message = extra.get("message", "") if isinstance(extra, dict) else ""
     return f"HTTP {exc.status}: {message}" if message else f"HTTP {exc.status}"
+
+
+def moderation_event(payload: Any) -> ChatModeration:
+    """Our ``ChatModeration`` from twitchio's moderation payloads. ``event_id`` is a
+    natural key (the deleted message, the ban's time), so a notification Twitch delivers
+    twice is handled once."""
+    user = (getattr(getattr(payload, "user", None), "name", None) or "").lower()
+    if isinstance(payload, twitchio.ChatMessageDelete):
+        kind, key = ChatModerationKind.MESSAGE_DELETED, f"delete:{payload.message_id}"
+        return ChatModeration(kind, user, payload.message_id, event_id=key)
+    if isinstance(payload, twitchio.ChannelChatClearUserMessages):
+        return ChatModeration(ChatModerationKind.USER_CLEARED, user)
+    if isinstance(payload, twitchio.ChannelBan):
+        by = (payload.moderator.name or "").lower()
+        key = f"ban:{payload.user.id}:{payload.banned_at.isoformat()}"
+        return ChatModeration(ChatModerationKind.USER_BANNED, user, by=by, event_id=key)
+    return ChatModeration(ChatModerationKind.CHAT_CLEARED)
+
+
+def moderation_subscriptions(settings: TwitchSettings, scopes: list[str]) -> list[Any]:
+    """The moderation events the bot's token may subscribe to (name, subscription)."""
+    chat = {"broadcaster_user_id": settings.owner_id, "user_id": settings.bot_id}
+    subs: list[Any] = [
+        ("deleted messages", eventsub.ChatMessageDeleteSubscription(**chat)),
+        ("cleared users", eventsub.ChatClearUserMessagesSubscription(**chat)),
+        ("cleared chat", eventsub.ChatClearSubscription(**chat)),
+    ]
+    if "channel:moderate" in scopes:
+        ban = eventsub.ChannelBanSubscription(broadcaster_user_id=settings.owner_id)
+        subs.append(("bans and timeouts", ban))
+    return subs
 
 
 def to_chat_message(payload: twitchio.ChatMessage) -> ChatMessage:
@@ -167,6 +199,20 @@ class _Client(twitchio.Client):
 
     async def event_message(self, payload: twitchio.ChatMessage) -> None:
         self._source._on_chat(payload)
+
+    # Twitch's own moderation: a message deleted, a user's messages cleared, the chat
+    # cleared, a ban or timeout (twitchio names the handlers after the event types).
+    async def event_message_delete(self, payload: twitchio.ChatMessageDelete) -> None:
+        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+
+    async def event_chat_clear_user(self, payload: twitchio.ChannelChatClearUserMessages) -> None:
+        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+
+    async def event_chat_clear(self, payload: twitchio.ChannelChatClear) -> None:
+        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+
+    async def event_ban(self, payload: twitchio.ChannelBan) -> None:
+        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
 
     async def event_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
         self._source._on_token_refreshed(payload)

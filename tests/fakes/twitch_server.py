@@ -52,6 +52,8 @@ from aiohttp import WSMsgType, web
 
 from streamer.config import TwitchSettings
 from streamer.secrets import TwitchTokens
+from tests.fakes import twitch_events
+from tests.fakes.twitch_events import SUBSCRIPTION_RULES
 
 BOT_SCOPES = ("user:read:chat", "user:write:chat", "user:bot")
 CHAT_MESSAGE = "channel.chat.message"
@@ -358,6 +360,7 @@ class FakeTwitch:
         message_type: str = "text",
         user_id: str | None = None,
         display_name: str | None = None,
+        times: int = 1,
     ) -> str:
         """A viewer types ``text`` in the owner's chat; returns Twitch's message id.
 
@@ -399,24 +402,54 @@ class FakeTwitch:
             "channel_points_custom_reward_id": None,
             "channel_points_animation_id": None,
         }
-        subs = self._chat_subscriptions()
-        if not subs:
+        if not self._chat_subscriptions():
             raise RuntimeError("no EventSub session is subscribed to the owner's chat")
+        await self.notify(CHAT_MESSAGE, event, times=times)
+        return message_id
+
+    async def notify(self, sub_type: str, event: dict[str, Any], *, times: int = 1) -> int:
+        """Send ``event`` to every session subscribed to ``sub_type`` for the owner;
+        ``times`` > 1 sends the same notification again (same message id), as Twitch's
+        at-least-once delivery may. Returns the sessions reached."""
+        subs = [
+            s
+            for s in self._subscriptions.values()
+            if s.type == sub_type
+            and s.condition.get("broadcaster_user_id") == self.owner.id
+            and s.session_id in self._sessions
+        ]
         for sub in subs:
             session = self._sessions[sub.session_id]
-            await session.ws.send_json(
-                {
-                    "metadata": {
-                        "message_id": str(uuid.uuid4()),
-                        "message_type": "notification",
-                        "message_timestamp": _now_iso(),
-                        "subscription_type": sub.type,
-                        "subscription_version": sub.version,
-                    },
-                    "payload": {"subscription": sub.as_json(), "event": event},
-                }
-            )
-        return message_id
+            note = {
+                "metadata": {
+                    "message_id": str(uuid.uuid4()),
+                    "message_type": "notification",
+                    "message_timestamp": _now_iso(),
+                    "subscription_type": sub.type,
+                    "subscription_version": sub.version,
+                },
+                "payload": {"subscription": sub.as_json(), "event": event},
+            }
+            for _ in range(times):
+                await session.ws.send_json(note)
+        return len(subs)
+
+    async def delete_message(self, login: str, message_id: str, *, times: int = 1) -> int:
+        event = twitch_events.message_delete(self.owner, self.user(login), message_id)
+        return await self.notify("channel.chat.message_delete", event, times=times)
+
+    async def clear_user(self, login: str) -> int:
+        event = twitch_events.clear_user_messages(self.owner, self.user(login))
+        return await self.notify("channel.chat.clear_user_messages", event)
+
+    async def clear_chat(self) -> int:
+        return await self.notify("channel.chat.clear", twitch_events.chat_clear(self.owner))
+
+    async def ban(self, login: str, moderator: str, *, timeout_s: int | None = None) -> int:
+        event = twitch_events.ban(
+            self.owner, self.user(login), self.user(moderator), timeout_s=timeout_s
+        )
+        return await self.notify("channel.ban", event)
 
     async def drop_websockets(self, code: int | None = None) -> None:
         """End every EventSub connection: abruptly (a network drop) or with a close code
@@ -637,11 +670,14 @@ class FakeTwitch:
         if session_id not in self._sessions:
             return _error(400, "websocket session not found")
         condition = {str(k): str(v) for k, v in body.get("condition", {}).items()}
-        if body.get("type") == CHAT_MESSAGE:
-            if condition.get("user_id") != auth.user_id:
-                return _error(403, "subscription missing proper authorization")
-            if "user:read:chat" not in auth.scopes:
-                return _error(403, "subscription missing proper authorization")
+        rule = SUBSCRIPTION_RULES.get(str(body.get("type")))
+        if rule is None:
+            return _error(400, f"this fake does not know the type {body.get('type')!r}")
+        scope, as_user = rule
+        if as_user and condition.get("user_id") != auth.user_id:
+            return _error(403, "subscription missing proper authorization")
+        if scope not in auth.scopes:
+            return _error(403, "subscription missing proper authorization")
         for existing in self._subscriptions.values():
             if (existing.type, existing.condition, existing.session_id) == (
                 body.get("type"),
