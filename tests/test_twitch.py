@@ -596,3 +596,28 @@ async def test_moderation_features_the_token_cannot_see_are_off_not_fatal(
         await chat.close()
     assert caplog.text.count("bans and timeouts are not seen") == 1
     assert "Twitch moderation seen: deleted messages, cleared users, cleared chat" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["ignore", "accept"])
+async def test_shared_chat_from_other_channels(twitch: FakeTwitch, mode: str) -> None:
+    """Shared Chat: a message sent in a partner channel is ignored by default; accepted,
+    its sender's moderator badge there (``source_badges``) grants nothing here."""
+    chat = TwitchChatSource(
+        twitch.settings(shared_chat=mode), twitch.bot_tokens, twitch.client_secret
+    )
+    partner = twitch.user("partnerchannel")
+    await chat.start()
+    try:
+        async with reading(chat) as next_message:
+            await twitch.inject_chat(
+                "visitor", "!skip", shared_from=partner, source_badges=["moderator"]
+            )
+            await twitch.inject_chat("local", "from this channel")
+            first = await next_message()
+            if mode == "ignore":
+                assert first.text == "from this channel" and chat.shared_ignored == 1
+            else:
+                assert first.text == "!skip" and first.role is Role.VIEWER
+                assert (await next_message()).text == "from this channel"
+    finally:
+        await chat.close()

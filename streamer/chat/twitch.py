@@ -120,6 +120,7 @@ class TwitchChatSource(ChatSource):
         self._connect_timeout_s = connect_timeout_s
         self._send_timeout_s = send_timeout_s
         self._on_secret = on_secret
+        self.shared_ignored = 0  # Shared Chat messages from other channels, ignored
         self._queue: collections.deque[ChatEvent] = collections.deque(maxlen=queue_size)
         self._wakeup = asyncio.Event()
         self._client: _Client | None = None
@@ -328,6 +329,11 @@ class TwitchChatSource(ChatSource):
             return
         if payload.chatter.id == self.settings.bot_id:
             return  # our own acknowledgments
+        source = payload.source_broadcaster
+        elsewhere = source is not None and source.id != self.settings.owner_id
+        if elsewhere and self.settings.shared_chat == "ignore":
+            self.shared_ignored += 1
+            return  # sent in another channel of a Shared Chat session
         message = to_chat_message(payload)
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1

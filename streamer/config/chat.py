@@ -134,6 +134,10 @@ class TwitchSettings(_Model):
     token_file: Path | None = None
     # A moderator or broadcaster bot may send 100 messages per 30 s instead of 20.
     bot_is_moderator: bool = False
+    # Shared Chat (channels streaming together share one chat): ignore the messages sent
+    # in the other channels, or accept them as questions. Either way only badges in this
+    # channel grant rights here (a moderator there is a viewer here).
+    shared_chat: Literal["ignore", "accept"] = "ignore"
     # Advanced: other servers (tests, proxies).
     api_url: str = "https://api.twitch.tv/helix/"
     auth_url: str = "https://id.twitch.tv/"

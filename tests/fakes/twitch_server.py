@@ -361,6 +361,8 @@ class FakeTwitch:
         user_id: str | None = None,
         display_name: str | None = None,
         times: int = 1,
+        shared_from: FakeUser | None = None,
+        source_badges: Iterable[str] = (),
     ) -> str:
         """A viewer types ``text`` in the owner's chat; returns Twitch's message id.
 
@@ -376,14 +378,16 @@ class FakeTwitch:
             "broadcaster_user_id": self.owner.id,
             "broadcaster_user_login": self.owner.login,
             "broadcaster_user_name": self.owner.display_name,
-            "source_broadcaster_user_id": None,
-            "source_broadcaster_user_login": None,
-            "source_broadcaster_user_name": None,
+            # Shared Chat: sent in another channel of the session. ``badges`` are then the
+            # chatter's badges in this channel, ``source_badges`` those in the other one.
+            "source_broadcaster_user_id": shared_from.id if shared_from else None,
+            "source_broadcaster_user_login": shared_from.login if shared_from else None,
+            "source_broadcaster_user_name": shared_from.display_name if shared_from else None,
             "chatter_user_id": chatter.id,
             "chatter_user_login": chatter.login,
             "chatter_user_name": chatter.display_name,
             "message_id": message_id,
-            "source_message_id": None,
+            "source_message_id": str(uuid.uuid4()) if shared_from else None,
             "is_source_only": None,
             "message": {"text": text, "fragments": _fragments(text)},
             "color": "#1E90FF",
@@ -395,7 +399,11 @@ class FakeTwitch:
                 }
                 for set_id, version in badge_map.items()
             ],
-            "source_badges": None,
+            "source_badges": (
+                [{"set_id": b, "id": "1", "info": ""} for b in source_badges]
+                if shared_from
+                else None
+            ),
             "message_type": message_type,
             "cheer": {"bits": bits} if bits else None,
             "reply": None,
