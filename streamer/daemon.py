@@ -162,6 +162,7 @@ class Daemon:
             "paused": self.state.paused,
             "chat": self.chat.name,
             "chat_done": self.chat_stage.done,
+            "chat_revoked": list(getattr(self.chat, "revoked", [])),
             "pool": self.pool.counts(),
             "answers": [
                 {"id": a.id, "user": a.question.user, "state": a.state.value} for a in self.answers

@@ -77,6 +77,9 @@ def render_status(data: dict[str, Any]) -> str:
         f"pool: {pool.get('pooled', 0)} waiting, {pool.get('queued', 0)} picked, "
         f"{pool.get('building', 0)} being answered",
     ]
+    revoked = data.get("chat_revoked") or []
+    if revoked:
+        lines.append("WARNING: Twitch revoked: " + ", ".join(str(r) for r in revoked))
     answers = data.get("answers") or []
     if answers:
         lines.append(

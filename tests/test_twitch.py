@@ -621,3 +621,33 @@ async def test_shared_chat_from_other_channels(twitch: FakeTwitch, mode: str) ->
                 assert (await next_message()).text == "from this channel"
     finally:
         await chat.close()
+
+
+async def test_a_revoked_chat_subscription_stops_chat_loudly(
+    twitch: FakeTwitch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Revocations: a moderation type's is one warning and chat goes on; the chat's own
+    ends ``messages()`` with the reason (the daemon restarts the source), never a
+    silent stop on an open socket that still holds the other subscriptions."""
+    chat = TwitchChatSource(twitch.settings(), twitch.bot_tokens, twitch.client_secret)
+    await chat.start()
+    try:
+        stream = chat.messages()
+        assert await twitch.revoke("channel.chat.clear", "authorization_revoked") == 1
+        await twitch.inject_chat("bob", "still here")
+        async with asyncio.timeout(5):
+            assert (await anext(stream)).text == "still here"
+        assert await twitch.revoke("channel.chat.message", "chat_user_banned") == 1
+        async with asyncio.timeout(5):
+            with pytest.raises(StopAsyncIteration):
+                await anext(stream)
+    finally:
+        await chat.close()
+    assert chat.revoked == [
+        "channel.chat.clear: authorization_revoked",
+        "channel.chat.message: chat_user_banned",
+    ]
+    assert (
+        "Twitch revoked the chat subscription (chat_user_banned): the bot was banned" in caplog.text
+    )
+    assert "Twitch chat stopped: Twitch revoked the chat subscription" in caplog.text

@@ -50,6 +50,7 @@ from streamer.chat.twitch_client import (
     CLOSE_TIMEOUT_S,
     MAX_MESSAGE_LEN,
     REQUIRED_SCOPES,
+    REVOCATION_REASONS,
     TwitchAuthError,
     TwitchConnectError,
     TwitchError,
@@ -121,6 +122,7 @@ class TwitchChatSource(ChatSource):
         self._send_timeout_s = send_timeout_s
         self._on_secret = on_secret
         self.shared_ignored = 0  # Shared Chat messages from other channels, ignored
+        self.revoked: list[str] = []  # "type: reason" of each subscription Twitch revoked
         self._queue: collections.deque[ChatEvent] = collections.deque(maxlen=queue_size)
         self._wakeup = asyncio.Event()
         self._client: _Client | None = None
@@ -229,6 +231,19 @@ class TwitchChatSource(ChatSource):
                     )
                 self._stopped = True
                 self._wakeup.set()
+
+    async def _on_revoked(self, client: _Client, sub_type: str, status: str) -> None:
+        """Twitch revoked a subscription: one clear line; without chat, the client
+        stops (``messages()`` ends, so the daemon restarts the source or stops)."""
+        why = REVOCATION_REASONS.get(status, status)
+        self.revoked.append(f"{sub_type}: {status}")
+        if sub_type != "channel.chat.message":
+            logger.warning("Twitch revoked the %s subscription (%s): %s", sub_type, status, why)
+            return
+        logger.error("Twitch revoked the chat subscription (%s): %s", status, why)
+        if client is self._client and not self._closing and self._stop_reason is None:
+            self._stop_reason = f"Twitch revoked the chat subscription ({status}: {why})"
+            await client.close()
 
     async def _on_websocket_closed(self, client: _Client) -> None:
         """An EventSub WebSocket closed: if none is left, chat is gone; stop the client."""

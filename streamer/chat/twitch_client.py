@@ -90,6 +90,15 @@ def _http_reason(exc: HTTPException) -> str:
     return f"HTTP {exc.status}: {message}" if message else f"HTTP {exc.status}"
 
 
+# Why Twitch revokes a subscription (EventSub's ``revocation`` message), in words.
+REVOCATION_REASONS = {
+    "authorization_revoked": "the bot's authorization was revoked: run `streamer twitch login`",
+    "user_removed": "a user in its condition was removed from Twitch",
+    "chat_user_banned": "the bot was banned from the channel's chat",
+    "version_removed": "Twitch removed this subscription version: upgrade streamer",
+}
+
+
 def moderation_event(payload: Any) -> ChatModeration:
     """Our ``ChatModeration`` from twitchio's moderation payloads. ``event_id`` is a
     natural key (the deleted message, the ban's time), so a notification Twitch delivers
@@ -213,6 +222,9 @@ class _Client(twitchio.Client):
 
     async def event_ban(self, payload: twitchio.ChannelBan) -> None:
         self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+
+    async def event_subscription_revoked(self, payload: Any) -> None:
+        await self._source._on_revoked(self, str(payload.type), str(payload.status.value))
 
     async def event_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
         self._source._on_token_refreshed(payload)

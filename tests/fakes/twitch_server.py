@@ -442,6 +442,28 @@ class FakeTwitch:
                 await session.ws.send_json(note)
         return len(subs)
 
+    async def revoke(self, sub_type: str, status: str = "authorization_revoked") -> int:
+        """Twitch revokes every ``sub_type`` subscription: a ``revocation`` message with
+        the reason in ``subscription.status``, and the subscription is gone."""
+        revoked = [s for s in self._subscriptions.values() if s.type == sub_type]
+        for sub in revoked:
+            del self._subscriptions[sub.id]
+            session = self._sessions.get(sub.session_id)
+            if session is None:
+                continue
+            body = {**sub.as_json(), "status": status}
+            await session.ws.send_json(
+                {
+                    "metadata": {
+                        **_metadata("revocation"),
+                        "subscription_type": sub.type,
+                        "subscription_version": sub.version,
+                    },
+                    "payload": {"subscription": body},
+                }
+            )
+        return len(revoked)
+
     async def delete_message(self, login: str, message_id: str, *, times: int = 1) -> int:
         event = twitch_events.message_delete(self.owner, self.user(login), message_id)
         return await self.notify("channel.chat.message_delete", event, times=times)
