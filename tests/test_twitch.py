@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -651,3 +652,23 @@ async def test_a_revoked_chat_subscription_stops_chat_loudly(
         "Twitch revoked the chat subscription (chat_user_banned): the bot was banned" in caplog.text
     )
     assert "Twitch chat stopped: Twitch revoked the chat subscription" in caplog.text
+
+
+async def test_the_fake_closes_unused_connections_and_keeps_quiet_ones_alive(
+    twitch: FakeTwitch,
+) -> None:
+    """Twitch's EventSub rules the fake keeps: no subscription within the deadline after
+    the welcome is close 4003; a keepalive comes only after a silence."""
+    import aiohttp
+
+    twitch.subscribe_deadline_s = 0.6
+    twitch.keepalive_floor_s = 0.2
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{twitch.eventsub_url}?keepalive_timeout_seconds=0.2")
+        kinds = []
+        async with asyncio.timeout(5):
+            async for message in ws:
+                kinds.append(json.loads(message.data)["metadata"]["message_type"])
+        assert ws.close_code == 4003
+    assert kinds[0] == "session_welcome"
+    assert "session_keepalive" in kinds and twitch.keepalives_sent >= 1

@@ -138,7 +138,12 @@ class _Session:
     id: str
     ws: web.WebSocketResponse
     request: web.Request
-    keepalive_s: int
+    keepalive_s: float
+    last_sent: float = field(default_factory=time.monotonic)  # any message to the client
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.last_sent = time.monotonic()
+        await self.ws.send_json(message)
 
 
 @dataclass(slots=True)
@@ -189,6 +194,12 @@ class FakeTwitch:
         )
         self._chat_failures: collections.deque[Literal["429", "drop"]] = collections.deque()
         self._refuse_websockets = False
+        # As Twitch: a new connection has this long after its welcome to subscribe, or it
+        # is closed with 4003 "connection unused"; keepalives come after this much silence
+        # at the least (Twitch allows 10-600 s; tests may lower the floor).
+        self.subscribe_deadline_s = 10.0
+        self.keepalive_floor_s = 10.0
+        self.keepalives_sent = 0
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -439,7 +450,7 @@ class FakeTwitch:
                 "payload": {"subscription": sub.as_json(), "event": event},
             }
             for _ in range(times):
-                await session.ws.send_json(note)
+                await session.send(note)
         return len(subs)
 
     async def revoke(self, sub_type: str, status: str = "authorization_revoked") -> int:
@@ -452,7 +463,7 @@ class FakeTwitch:
             if session is None:
                 continue
             body = {**sub.as_json(), "status": status}
-            await session.ws.send_json(
+            await session.send(
                 {
                     "metadata": {
                         **_metadata("revocation"),
@@ -502,7 +513,7 @@ class FakeTwitch:
         subscriptions move to the new connection."""
         for session in list(self._sessions.values()):
             url = f"{self.eventsub_url}?reconnect_from={session.id}"
-            await session.ws.send_json(
+            await session.send(
                 {
                     "metadata": _metadata("session_reconnect"),
                     "payload": {"session": _session_json(session, "reconnecting", url)},
@@ -810,8 +821,10 @@ class FakeTwitch:
             return _error(503, "EventSub is unavailable")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        keepalive_s = int(request.query.get("keepalive_timeout_seconds", "10"))
-        session = _Session(uuid.uuid4().hex, ws, request, max(10, min(keepalive_s, 600)))
+        keepalive_s = float(request.query.get("keepalive_timeout_seconds", "10"))
+        session = _Session(
+            uuid.uuid4().hex, ws, request, max(self.keepalive_floor_s, min(keepalive_s, 600))
+        )
         moved_from = request.query.get("reconnect_from")
         if moved_from:  # session_reconnect: the subscriptions follow the client
             for sub in self._subscriptions.values():
@@ -820,8 +833,9 @@ class FakeTwitch:
         self._sessions[session.id] = session
         self.connections += 1
         keepalive = asyncio.create_task(self._keepalive(session), name="fake-twitch-keepalive")
+        deadline = asyncio.create_task(self._subscribe_deadline(session), name="fake-twitch-4003")
         try:
-            await ws.send_json(
+            await session.send(
                 {
                     "metadata": _metadata("session_welcome"),
                     "payload": {"session": _session_json(session, "connected", None)},
@@ -834,7 +848,8 @@ class FakeTwitch:
                     await ws.close(code=4001, message=b"client sent inbound traffic")
         finally:
             keepalive.cancel()
-            await asyncio.wait([keepalive])
+            deadline.cancel()
+            await asyncio.wait([keepalive, deadline])
             del self._sessions[session.id]
             for sub_id in [k for k, s in self._subscriptions.items() if s.session_id == session.id]:
                 del self._subscriptions[sub_id]
@@ -843,13 +858,20 @@ class FakeTwitch:
         return ws
 
     async def _keepalive(self, session: _Session) -> None:
-        """Twitch sends ``session_keepalive`` when a session was silent this long."""
+        """Twitch sends ``session_keepalive`` only after the session was silent for
+        ``keepalive_s``; every notification starts the silence over."""
         while not session.ws.closed:
-            await asyncio.sleep(session.keepalive_s)
-            if not session.ws.closed:
-                await session.ws.send_json(
-                    {"metadata": _metadata("session_keepalive"), "payload": {}}
-                )
+            quiet = time.monotonic() - session.last_sent
+            if quiet < session.keepalive_s:
+                await asyncio.sleep(session.keepalive_s - quiet)
+                continue
+            self.keepalives_sent += 1
+            await session.send({"metadata": _metadata("session_keepalive"), "payload": {}})
+
+    async def _subscribe_deadline(self, session: _Session) -> None:
+        await asyncio.sleep(self.subscribe_deadline_s)
+        if not any(s.session_id == session.id for s in self._subscriptions.values()):
+            await session.ws.close(code=4003, message=b"connection unused")
 
 
 def _metadata(message_type: str) -> dict[str, str]:
