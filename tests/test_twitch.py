@@ -672,3 +672,22 @@ async def test_the_fake_closes_unused_connections_and_keeps_quiet_ones_alive(
         assert ws.close_code == 4003
     assert kinds[0] == "session_welcome"
     assert "session_keepalive" in kinds and twitch.keepalives_sent >= 1
+
+
+async def test_the_fake_counts_token_lifetimes_down(twitch: FakeTwitch) -> None:
+    """As Twitch: ``expires_in`` shrinks with time and an expired token gets a 401."""
+    import aiohttp
+
+    twitch.token_lifetime_s = 2
+    tokens = twitch.issue_user_token(twitch.bot.id)
+    headers = {"Authorization": f"OAuth {tokens.access_token}"}
+    async with aiohttp.ClientSession() as http:
+        url = f"{twitch.auth_url.rstrip('/')}/oauth2/validate"
+        async with http.get(url, headers=headers) as resp:
+            first = (await resp.json())["expires_in"]
+        await asyncio.sleep(1.1)
+        async with http.get(url, headers=headers) as resp:
+            assert (await resp.json())["expires_in"] < first
+        await asyncio.sleep(1.2)
+        async with http.get(url, headers=headers) as resp:
+            assert resp.status == 401

@@ -105,6 +105,14 @@ class _Token:
     scopes: tuple[str, ...]
     refresh: str | None = None
     alive: bool = True
+    expires_at: float = float("inf")  # time.monotonic() when it stops working
+
+    def remaining(self) -> int:
+        return max(0, int(self.expires_at - time.monotonic()))
+
+    @property
+    def valid(self) -> bool:
+        return self.alive and time.monotonic() < self.expires_at
 
 
 @dataclass(slots=True)
@@ -297,6 +305,7 @@ class FakeTwitch:
             user_id=user_id,
             scopes=tuple(scopes),
             refresh=secrets.token_hex(25),
+            expires_at=time.monotonic() + self.token_lifetime_s,
         )
         self._tokens[token.value] = token
         assert token.refresh is not None
@@ -545,7 +554,7 @@ class FakeTwitch:
         if scheme not in ("Bearer", "OAuth"):
             return None
         token = self._tokens.get(value.strip())
-        return token if token is not None and token.alive else None
+        return token if token is not None and token.valid else None
 
     def _helix_auth(self, request: web.Request) -> _Token | web.Response:
         if request.headers.get("Client-Id") != self.client_id:
@@ -677,7 +686,8 @@ class FakeTwitch:
         body: dict[str, Any] = {
             "client_id": token.client_id,
             "scopes": list(token.scopes),
-            "expires_in": self.token_lifetime_s if token.user_id else 5011271,
+            # Counts down, as Twitch's does: a client that never refreshes meets a 401.
+            "expires_in": token.remaining() if token.user_id else 5011271,
         }
         if token.user_id is not None:
             body["login"] = self._users[token.user_id].login
