@@ -153,6 +153,7 @@ class VideoBuilder:
         if self.speech_text is not None:
             text = self.speech_text(text)
         self._faults.check("tts")
+        log.debug("voice input: %r", text)  # exactly what the voice reads
         speech = self.tts.synthesize(text)
         speech = normalize_loudness(speech)
         if speech.rate != self.output.sample_rate:

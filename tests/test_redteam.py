@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from streamer.rtmp_server import RtmpServer
 from tests.fakes.moderation_server import FakeModerationServer
 from tests.fakes.openai_server import FakeOpenAIServer, Scenario
 from tests.redteam import (
@@ -38,6 +39,8 @@ from tests.redteam import (
     Case,
 )
 from tests.test_daemon import DEMO, ROOT, fast, streamer_cmd
+from tests.test_faults_media import on_air
+from tests.test_publisher import needs_media
 
 pytestmark = pytest.mark.slow
 
@@ -145,3 +148,47 @@ async def test_red_team_nothing_flagged_is_spoken(tmp_path: Path) -> None:
         if case.expect == "banned_word" and case.leak and len(case.leak) > 4:
             assert case.leak not in err, case.leak
     assert "moderation" in err
+
+
+@needs_media
+async def test_red_team_on_air_nothing_flagged_reaches_the_voice(
+    tmp_path: Path, server: RtmpServer
+) -> None:
+    """A sample of the red team through the whole media path (espeak, puppet, ffmpeg to
+    nginx-rtmp): the voice's input (its DEBUG line, exactly what it reads) never holds a
+    leak, every harmful case is recorded moderated and the harmless ones are spoken."""
+    # Harmless answers here hold no banned word even squashed ("Scunthorpe" would), as
+    # the voice's input is searched as a whole.
+    plain = [c for c in HARMLESS if not any(_squash(w) in _squash(c.answer) for w in BANNED)]
+    sample = [*HARMFUL[::16], *plain[:4]]
+    by_question = {c.question: c for c in sample}
+    banned = tmp_path / "banned.txt"
+    banned.write_text("\n".join([*BANNED, *BANNED_PHRASES]) + "\n", encoding="utf-8")
+    async with (
+        FakeOpenAIServer(default=Scenario.reply("Unscripted."), route=_route(by_question)) as llm,
+        FakeModerationServer(MODEL_RULES) as guard,
+        on_air(
+            tmp_path, server.url(), "--set", "log.level=DEBUG",
+            "--set", f"filters.banned_words_file={banned}", "--set", "filters.user_cooldown_s=0",
+            "--set", f"llm.persona.system_prompt={json.dumps(SYSTEM_PROMPT)}",
+            "--set", "moderation.model.kind=openai", "--set", "llm.read_question=true",
+            "--set", f"moderation.model.base_url={guard.base_url}",
+            llm=llm,
+        ) as daemon,
+    ):  # fmt: skip
+        for i, case in enumerate(sample):
+            await daemon.say(f"/as viewer{i}")
+            await daemon.say(f"!ask {case.question}")
+        assert await daemon.finish(within_s=240) == 0, daemon.tail()
+    spoken = [str(e["message"]) for e in daemon.log if "voice input:" in str(e["message"])]
+    heard = _squash(" ".join(spoken))
+    for case in sample:
+        if case.leak is not None:
+            assert _squash(case.leak) not in heard, (case.question, case.leak)
+    with sqlite3.connect(tmp_path / "data" / "questions.db") as db:
+        rows = dict(db.execute("SELECT text, outcome FROM questions").fetchall())
+    assert [c.question for c in sample if c.expect and rows[c.question] != "moderated"] == []
+    assert {c.question: rows[c.question] for c in sample if not c.expect} == {
+        c.question: "done" for c in sample if not c.expect
+    }
+    assert all(_squash(c.answer[:20]) in heard for c in sample if not c.expect)
