@@ -691,3 +691,21 @@ async def test_the_fake_counts_token_lifetimes_down(twitch: FakeTwitch) -> None:
         await asyncio.sleep(1.2)
         async with http.get(url, headers=headers) as resp:
             assert resp.status == 401
+
+
+async def test_the_fake_closes_4004_when_the_client_does_not_follow_a_reconnect(
+    twitch: FakeTwitch,
+) -> None:
+    import aiohttp
+
+    twitch.reconnect_grace_s = 0.3
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(twitch.eventsub_url)
+        welcome = json.loads((await ws.receive()).data)
+        assert welcome["metadata"]["message_type"] == "session_welcome"
+        await twitch.send_reconnect()
+        kinds = []
+        async with asyncio.timeout(5):
+            async for message in ws:
+                kinds.append(json.loads(message.data)["metadata"]["message_type"])
+        assert kinds == ["session_reconnect"] and ws.close_code == 4004

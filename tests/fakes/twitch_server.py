@@ -148,6 +148,7 @@ class _Session:
     request: web.Request
     keepalive_s: float
     last_sent: float = field(default_factory=time.monotonic)  # any message to the client
+    moved_from: str = ""  # the session it replaced after a session_reconnect
 
     async def send(self, message: dict[str, Any]) -> None:
         self.last_sent = time.monotonic()
@@ -206,6 +207,10 @@ class FakeTwitch:
         # is closed with 4003 "connection unused"; keepalives come after this much silence
         # at the least (Twitch allows 10-600 s; tests may lower the floor).
         self.subscribe_deadline_s = 10.0
+        # After session_reconnect the client has this long to connect to the new URL;
+        # then the old connection is closed with 4004 "reconnect grace time expired".
+        self.reconnect_grace_s = 30.0
+        self._grace: set[asyncio.Task[None]] = set()
         self.keepalive_floor_s = 10.0
         self.keepalives_sent = 0
         self._changed = asyncio.Condition()
@@ -257,6 +262,9 @@ class FakeTwitch:
         self._port = int(self._runner.addresses[0][1])
 
     async def close(self) -> None:
+        for task in list(self._grace):
+            task.cancel()
+        await asyncio.gather(*self._grace, return_exceptions=True)
         for session in list(self._sessions.values()):
             await session.ws.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
@@ -522,6 +530,9 @@ class FakeTwitch:
         subscriptions move to the new connection."""
         for session in list(self._sessions.values()):
             url = f"{self.eventsub_url}?reconnect_from={session.id}"
+            task = asyncio.create_task(self._reconnect_grace(session), name="fake-twitch-4004")
+            self._grace.add(task)
+            task.add_done_callback(self._grace.discard)
             await session.send(
                 {
                     "metadata": _metadata("session_reconnect"),
@@ -836,6 +847,7 @@ class FakeTwitch:
             uuid.uuid4().hex, ws, request, max(self.keepalive_floor_s, min(keepalive_s, 600))
         )
         moved_from = request.query.get("reconnect_from")
+        session.moved_from = moved_from or ""
         if moved_from:  # session_reconnect: the subscriptions follow the client
             for sub in self._subscriptions.values():
                 if sub.session_id == moved_from:
@@ -877,6 +889,12 @@ class FakeTwitch:
                 continue
             self.keepalives_sent += 1
             await session.send({"metadata": _metadata("session_keepalive"), "payload": {}})
+
+    async def _reconnect_grace(self, old: _Session) -> None:
+        await asyncio.sleep(self.reconnect_grace_s)
+        moved = any(s.moved_from == old.id for s in self._sessions.values())
+        if not moved and not old.ws.closed:
+            await old.ws.close(code=4004, message=b"reconnect grace time expired")
 
     async def _subscribe_deadline(self, session: _Session) -> None:
         await asyncio.sleep(self.subscribe_deadline_s)
