@@ -71,7 +71,7 @@ class Control:
     def _block(self, cmd: ModCommand) -> str:
         user = login(cmd.argument)
         if not user:
-            return f"usage: !{cmd.action.value} <user>"
+            return f"usage: !{cmd.action.value} <login> (letters, digits and _ only)"
         if cmd.action is ModAction.UNBLOCK:
             if self.blocked.remove(user):
                 return f"unblocked {user}"

@@ -249,7 +249,7 @@ class ChatReader:
 
     async def _ask(self, msg: ChatMessage, question: str) -> Verdict:
         f = self._filters
-        if self._blocked(msg.user):
+        if self._blocked(_clean_login(msg.user)):
             return self._reject(msg, "blocked", "the user is on the block list")
         if not question:
             return self._reject(msg, "empty", "no question after the command")

@@ -23,11 +23,13 @@ SLOW = (
 
 def test_the_file_is_read_and_written_whole(tmp_path: Path) -> None:
     path = tmp_path / "blocked.txt"
-    path.write_text("# comment\n@Alice\nbob  # a note\n\n", encoding="utf-8")
+    path.write_text("# my list\n@Alice\nbob  # a note\nnot-a-login\n\n", encoding="utf-8")
     blocked = BlockList(path)
     assert "alice" in blocked and "ALICE" in blocked and "bob" in blocked
     assert len(blocked) == 2 and "carol" not in blocked
     assert blocked.add("@Carol") and not blocked.add("carol")
+    assert not blocked.add("bob-smith") and not blocked.add("한국어")  # not Twitch logins
+    assert path.read_text(encoding="utf-8").splitlines()[0] == "# my list"  # kept
     assert blocked.remove("alice") and not blocked.remove("alice")
     again = BlockList(path)
     assert sorted(u for u in ("alice", "bob", "carol") if u in again) == ["bob", "carol"]

@@ -38,6 +38,10 @@ PHONES = [
     "text 010-9999 tonight",
     "Ｃall ５５５-０１０-９９９９",  # full-width
     "1-800-555-0199",
+    "Hit me up at 555 010 9999!",
+    "My digits: 555 0199 1234, call me",
+    "It's 555–010–9999.",  # en dashes
+    "It's 555\u2011010\u20119999.",  # non-breaking hyphens
 ]
 NOT_PHONES = [
     "In 1999 2004 and 2010 things changed.",
@@ -57,9 +61,23 @@ NOT_PHONES = [
     "room 101 on floor 7",
     "In 2023, 4500 people came.",
     "12 eggs, 3 cups of flour, 250 grams",
+    "Call of Duty sold 25 000 000 copies.",
+    "Ring of Fire sold 5 000 000 copies.",
+    "Version 10.0.19045 of Windows",
+    "Patch 1.2.3.4567 is live",
+    "Scores: 100-200-300",
+    "1000-2000-3000 viewers",
+    "My favourite number was 1999. 2004 was close.",
+    "Call of Duty came out in 2003. 2007 brought more.",
 ]
 EMAILS = ["write john.doe@gmail.com", "john at gmail dot com", "jane (at) proton dot me"]
-NOT_EMAILS = ["look at that dot com bubble", "She is at home", "I laughed at him. Com on"]
+NOT_EMAILS = [
+    "look at that dot com bubble",
+    "She is at home",
+    "I laughed at him. Com on",
+    "Everyone at Ubisoft. Co-op games rock.",
+    "Everyone at Riot. Co-founders know it.",
+]
 ADDRESSES = [
     "I live at 221B Baker Street.",
     "1600 Pennsylvania Avenue NW",
@@ -74,6 +92,11 @@ NOT_ADDRESSES = [
     "I took 4 wrong turns on Main Street",
     "there are 3 lanes on the highway",
     "Top 10 Road Trips",
+    "Level 3 Rainbow Road is the hardest",
+    "In 2019 Abbey Road turned 50",
+    "Top 10 Sunset Boulevard scenes",
+    "Top 5 Fast Lane moments",
+    "Season 3 Stranger Things drive-in",
 ]
 
 
@@ -388,3 +411,117 @@ async def test_doctor_tries_the_model_check(mod_server: FakeModerationServer) ->
     )
     lists = await _doctor()
     assert lists.startswith("ok") and "no model check" in lists
+
+
+class _Gate:
+    """A model check that fails or waits on demand (a stand-in for a slow server)."""
+
+    def __init__(self) -> None:
+        self.fail_from: int | None = None
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.calls = 0
+
+    async def check(self, question: str, said: str, segment: str) -> Flag | None:
+        from streamer.moderation.model import CheckFailed
+
+        self.calls += 1
+        await self.hold.wait()
+        if self.fail_from is not None and self.calls >= self.fail_from:
+            raise CheckFailed("moderation check: no verdict within 2 s")
+        return None
+
+    def describe(self) -> str:
+        return "gate"
+
+    async def close(self) -> None:
+        return None
+
+
+async def _gated(
+    llm: FakeOpenAIServer, reply: str, gate: _Gate
+) -> tuple[ModeratedStream, Answerer, OpenAIProvider]:
+    settings = LLMSettings.model_validate(
+        {"provider": "openai", "base_url": llm.base_url, "model": "m", "memory_size": 4}
+    )
+    provider = OpenAIProvider(settings, None)
+    answerer = Answerer(settings, SPLIT, provider)
+    moderator = Moderator(ModerationSettings(), BannedWords([]), gate)  # type: ignore[arg-type]
+    llm.push(Scenario.reply(reply))
+    stream = ModeratedStream(answerer.answer(_ask()), moderator, _ask(), answerer.amend_memory)
+    return stream, answerer, provider
+
+
+async def test_a_skip_during_the_last_check_leaves_only_what_was_said(
+    llm: FakeOpenAIServer,
+) -> None:
+    gate = _Gate()
+    stream, answerer, provider = await _gated(
+        llm, "First a fine sentence. And the last one here.", gate
+    )
+    try:
+        first = await stream.__anext__()
+        assert isinstance(first, Segment) and not first.last
+        gate.hold.clear()  # the last segment's check hangs...
+        pending = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0.2)
+        pending.cancel()  # ...and a skip cancels the writer there
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        await stream.aclose()
+    finally:
+        await provider.aclose()
+    assert answerer.memory == ()  # cut short: not remembered, and never the unsaid rest
+
+
+async def test_a_failed_check_requeues_before_text_and_stops_after(llm: FakeOpenAIServer) -> None:
+    gate = _Gate()
+    gate.fail_from = 1
+    stream, answerer, provider = await _gated(
+        llm, "First a fine sentence. And the last one here.", gate
+    )
+    try:
+        items = [i async for i in stream]
+    finally:
+        await provider.aclose()
+    assert [type(i) for i in items] == [AnswerAborted]
+    assert stream.outcome is not None and stream.outcome.status is AnswerStatus.REQUEUE
+    assert "moderation check failed" in stream.outcome.reason and answerer.memory == ()
+    gate2 = _Gate()
+    gate2.fail_from = 2
+    stream, answerer, provider = await _gated(
+        llm, "First a fine sentence. And the last one here.", gate2
+    )
+    try:
+        items = [i async for i in stream]
+    finally:
+        await provider.aclose()
+    assert [type(i) for i in items] == [Segment, AnswerAborted]
+    assert stream.outcome is not None and stream.outcome.status is AnswerStatus.TRUNCATED
+    assert [e.assistant for e in answerer.memory] == []  # a cut answer is not remembered
+
+
+async def test_a_question_is_read_only_with_the_first_answer_segment(llm: FakeOpenAIServer) -> None:
+    """The LLM fails before any text: the question is never read aloud."""
+    settings = LLMSettings.model_validate(
+        {"provider": "openai", "base_url": llm.base_url, "model": "m"}
+    )
+    provider = OpenAIProvider(settings, None)
+    answerer = Answerer(settings, SPLIT, provider)
+    moderator = Moderator(ModerationSettings(), BannedWords([]))
+    llm.push(Scenario.error(500), Scenario.error(500))
+    q = _ask("how are you today?")
+    stream = ModeratedStream(
+        answerer.answer(q), moderator, q, answerer.amend_memory, read_question="Alice asks: hi"
+    )
+    try:
+        items = [i async for i in stream]
+    finally:
+        await provider.aclose()
+    assert [type(i) for i in items] == [AnswerAborted]
+    assert stream.outcome is not None and stream.outcome.status is AnswerStatus.REQUEUE
+
+
+def test_a_question_template_needs_the_question() -> None:
+    with pytest.raises(ValueError, match="question_template must contain"):
+        LLMSettings.model_validate({"read_question": True, "question_template": "{name} asks"})

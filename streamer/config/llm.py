@@ -80,6 +80,11 @@ class LLMSettings(_Model):
     def _openai_needs_model(self) -> LLMSettings:
         if self.provider == "openai" and not self.model:
             raise ValueError("llm.model is required when llm.provider is 'openai'")
+        if self.read_question and "{question}" not in self.question_template:
+            raise ValueError(
+                "llm.question_template must contain {question} when llm.read_question is "
+                'true, e.g. "{name} asks: {question}"'
+            )
         if self.context_tokens and self.context_tokens <= self.max_tokens:
             raise ValueError(
                 f"llm.context_tokens ({self.context_tokens}) must exceed llm.max_tokens "

@@ -46,9 +46,10 @@ class ModelCheckSettings(_Model):
     # Name of the environment variable holding the key (never the key itself).
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = Field(default=2.0, gt=0)
-    # openai: a category scoring at or above its threshold flags the segment; categories
-    # not listed use default_threshold. guard: the codes listed in ignore_categories
-    # (e.g. S6 "specialized advice") do not flag.
+    # openai: a category in `thresholds` flags when it scores at least its threshold;
+    # any other flags when OpenAI marks it or it scores at least default_threshold.
+    # guard: the codes listed in ignore_categories (e.g. S6 "specialized advice") do not
+    # flag.
     default_threshold: float = Field(default=0.5, gt=0, le=1)
     thresholds: dict[str, float] = Field(default_factory=dict)
     ignore_categories: list[str] = Field(default_factory=list)

@@ -109,16 +109,22 @@ class OpenAIModeration:
         )
         try:
             result = response.results[0]
-            scores: dict[str, float] = result.category_scores.model_dump(by_alias=True)
+            scores: dict[str, object] = result.category_scores.model_dump(by_alias=True)
+            marked: dict[str, object] = result.categories.model_dump(by_alias=True)
         except (AttributeError, IndexError, TypeError) as exc:
             raise CheckFailed(f"moderation check: unreadable answer ({exc})") from None
+        numbers = {k: float(v) for k, v in scores.items() if isinstance(v, int | float)}
+        if not numbers:  # no score at all is no verdict: fail closed, never open
+            raise CheckFailed("moderation check: the answer holds no category scores")
         s = self.settings
-        over = [
-            (score, name)
-            for name, score in scores.items()
-            if isinstance(score, int | float)
-            and score >= s.thresholds.get(name, s.default_threshold)
-        ]
+        over = []
+        for name, score in numbers.items():
+            if name in s.thresholds:  # the operator's threshold decides
+                flagged = score >= s.thresholds[name]
+            else:  # the service's own per-category verdict, or the default threshold
+                flagged = marked.get(name) is True or score >= s.default_threshold
+            if flagged:
+                over.append((score, name))
         if not over:
             return None
         score, name = max(over)

@@ -92,7 +92,7 @@ class Moderator:
         flag = self.lists.check(segment, said)
         if flag is None and self.model is not None:
             flag = await self._model_check(question, said, segment)
-        if flag is not None:
+        if flag is not None and flag.category != "check_error":  # errors are counted apart
             self.flagged[flag.category] = self.flagged.get(flag.category, 0) + 1
         return flag
 
@@ -158,7 +158,17 @@ class ModeratedStream:
     """An answer's stream with every segment checked before it leaves.
 
     ``amend_memory(answer_id, said)`` tells the answerer what was really said (None:
-    nothing), so a flagged text never reaches the model's memory.
+    forget it), so a flagged or unsaid text never stays in the model's memory: an answer
+    whose segments were replaced is remembered as said; one that stopped early (a drop,
+    a failed check, a skip or a stop during the last check) is forgotten, as the
+    answerer forgets any answer cut short.
+
+    A failed model check (``check_error``, fail closed) is not a verdict on the text:
+    before any answer text the question is asked again later (requeue); after some, the
+    answer stops there (truncated), never a replacement line per segment.
+
+    With ``read_question`` the question line goes first, but only together with the
+    answer's first segment: an LLM failure before any text never reads the question.
     """
 
     def __init__(
@@ -171,14 +181,16 @@ class ModeratedStream:
         read_question: str | None = None,
     ) -> None:
         self._inner = inner
-        # The line that reads the question aloud first (segment 0), checked like the rest.
         self._question_line = read_question
         self._offset = 1 if read_question else 0
         self._moderator = moderator
         self._question = question
         self._amend = amend_memory
         self._said: list[str] = []
+        self._pending: AnswerMessage | None = None  # held while the question is read
+        self._last_out = False
         self.flags: list[Flag] = []
+        self.check_failed: str | None = None
         self._stopped = False
 
     def __aiter__(self) -> ModeratedStream:
@@ -195,22 +207,31 @@ class ModeratedStream:
     async def __anext__(self) -> AnswerMessage:
         if self._stopped:
             raise StopAsyncIteration
-        if self._question_line is not None:
-            line, self._question_line = self._question_line, None
-            return await self._read_question(line)
-        item = await self._inner.__anext__()
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+        else:
+            item = await self._inner.__anext__()
+            if self._question_line is not None:
+                line, self._question_line = self._question_line, None
+                if isinstance(item, Segment):
+                    question = await self._read_question(line)
+                    if isinstance(question, Segment):
+                        self._pending = item  # the first answer segment comes next
+                    return question
         if self._offset and isinstance(item, Segment):
             item = dataclasses.replace(item, index=item.index + self._offset)
         if not isinstance(item, Segment):
-            if self.flags:
-                self._amend(self._question.id, self.said or None)
             return item
         flag = await self._moderator.check(self._question.text, self.said, item.text)
         if flag is None:
             self._said.append(item.text)
-            if item.last and self.flags:
-                self._amend(self._question.id, self.said)
+            if item.last:
+                self._last_out = True
+                if self.flags:
+                    self._amend(self._question.id, self.said)
             return item
+        if flag.category == "check_error":
+            return await self._stop_unchecked(item, flag)
         self.flags.append(flag)
         settings = self._moderator.settings
         if settings.on_flag == "replace_segment":
@@ -221,6 +242,7 @@ class ModeratedStream:
             )  # fmt: skip
             self._said.append(settings.replacement)
             if item.last:
+                self._last_out = True
                 self._amend(self._question.id, self.said)
             return dataclasses.replace(item, text=settings.replacement)
         self._moderator.note_flag(item.answer_id, item.index, flag, "dropped the rest")
@@ -228,16 +250,35 @@ class ModeratedStream:
             "answer %s: segment %d flagged %s: it and the rest of the answer are not spoken",
             item.answer_id[:8], item.index, flag.describe(),
         )  # fmt: skip
+        return await self._stop(item.answer_id)
+
+    async def _stop(self, answer_id: str) -> AnswerMessage:
         self._stopped = True
         await self._inner.aclose()
-        self._amend(self._question.id, self.said or None)
-        return AnswerAborted(item.answer_id, self.reason)
+        self._amend(self._question.id, None)  # a cut answer is not remembered (as ever)
+        return AnswerAborted(answer_id, self.reason)
+
+    async def _stop_unchecked(self, item: Segment, flag: Flag) -> AnswerMessage:
+        """The model check gave no verdict: the segment is not spoken (fail closed)."""
+        self.check_failed = flag.hint
+        what = "the answer stops here" if self._said else "the question is asked again later"
+        log.warning(
+            "answer %s: segment %d not checked (%s): not spoken; %s",
+            item.answer_id[:8], item.index, flag.hint, what,
+        )  # fmt: skip
+        return await self._stop(item.answer_id)
 
     async def _read_question(self, line: str) -> AnswerMessage:
         q = self._question
         flag = await self._moderator.check(q.text, "", line)
         if flag is None:
             return Segment(q.id, 0, line, last=False, user=q.user, reads_question=True)
+        if flag.category == "check_error":
+            self.check_failed = flag.hint
+            log.warning(
+                "answer %s: the question read aloud was not checked (%s)", q.id[:8], flag.hint
+            )
+            return await self._stop(q.id)
         # A question that must not be read aloud must not be answered either.
         self.flags.append(flag)
         self._moderator.note_flag(q.id, 0, flag, "dropped the answer (the question)")
@@ -245,25 +286,30 @@ class ModeratedStream:
             "answer %s: the question read aloud was flagged %s: the answer is dropped",
             q.id[:8], flag.describe(),
         )  # fmt: skip
-        self._stopped = True
-        await self._inner.aclose()
-        return AnswerAborted(q.id, self.reason)
+        return await self._stop(q.id)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+        if not self._last_out:
+            # Closed before its end (a skip, a stop, a flag): like any answer cut short,
+            # it is not remembered (the answerer may have noted it before the last check).
+            self._amend(self._question.id, None)
 
     @property
     def reason(self) -> str:
-        categories = sorted({f.category for f in self.flags})
-        return "moderated: " + ", ".join(categories)
+        if self.flags:
+            return "moderated: " + ", ".join(sorted({f.category for f in self.flags}))
+        return f"moderation check failed: {self.check_failed}"
 
     @property
     def outcome(self) -> AnswerOutcome | None:
         outcome = self._inner.outcome
-        if not self.flags:
+        if self.flags:
+            status = AnswerStatus.MODERATED
+        elif self.check_failed is not None:
+            status = AnswerStatus.TRUNCATED if self._said else AnswerStatus.REQUEUE
+        else:
             return outcome
-        if outcome is None:  # flagged before the LLM was even asked (the question)
-            return AnswerOutcome(self._question.id, AnswerStatus.MODERATED, self.reason)
-        return dataclasses.replace(
-            outcome, status=AnswerStatus.MODERATED, reason=self.reason, text=self.said
-        )
+        if outcome is None:  # stopped before the LLM's stream ended (or began)
+            return AnswerOutcome(self._question.id, status, self.reason, text=self.said)
+        return dataclasses.replace(outcome, status=status, reason=self.reason, text=self.said)

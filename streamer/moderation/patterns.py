@@ -34,9 +34,13 @@ _PHONE_WORDS = re.compile(
 )
 
 # A run of digit groups; separators one of space . - and optional parentheses.
+# One separator between groups, so a sentence break ("in 1999. 2004 was...") ends a run.
 _RUN = re.compile(
-    r"(?<![\w.,/:$€£¥#])(\+\s?)?(\(?\d{1,15}\)?(?:[ .-]{1,2}\(?\d{1,5}\)?)*)(?![\w,/:%°])"
+    r"(?<![\w.,/:$€£¥#])(\+\s?)?(\(?\d{1,15}\)?(?:(?:[ .-]|\) ?)\(?\d{1,5}\)?)*)(?![\w,/:%°-])"
 )
+# Phone shapes that need no phone word: 555-010-9999, 1-800-555-0199, 010-9999.
+_NANP_SHAPES = frozenset({(3, 3, 4), (1, 3, 3, 4), (3, 4)})
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
 _DATE = re.compile(
     r"^(?:\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})$"
 )  # fmt: skip
@@ -64,7 +68,8 @@ def _words(text: str) -> frozenset[str]:
 
 
 def _plain(text: str) -> str:
-    return unicodedata.normalize("NFKC", text[:MAX_SCAN])
+    """NFKC (full-width digits), and every dash a hyphen (LLMs write 555–010–9999)."""
+    return unicodedata.normalize("NFKC", text[:MAX_SCAN]).translate(_DASHES)
 
 
 def find_phone(text: str) -> str | None:
@@ -82,6 +87,7 @@ def _phone_run(text: str, m: re.Match[str]) -> str | None:
     if not 7 <= len(digits) <= 15:
         return None
     groups = re.findall(r"\d+", body)
+    shape = tuple(len(g) for g in groups)
     if plus:
         return m.group(0).strip()
     if _DATE.match(body) or _YEARS.match(body):
@@ -89,13 +95,17 @@ def _phone_run(text: str, m: re.Match[str]) -> str | None:
     if "(" in body and ")" in body:
         return body  # (555) 010-9999
     separators = set(re.sub(r"[\d()]", "", body))
-    if len(groups) >= 2 and separators <= {"-", "."} and separators and len(groups[-1]) >= 3:
-        return body  # 555-010-9999, 555.010.9999, 010-9999
-    before = text[max(0, m.start() - 40) : m.start()]
-    phone_word = _PHONE_WORDS.search(before) is not None
+    if separators == {"."} and len(groups[0]) <= 2:
+        return None  # a version: 10.0.19045, 1.2.3.4567
+    if separators == {" "} and len(groups) >= 2 and all(len(g) == 3 for g in groups[1:]):
+        return None  # thousands written with spaces: 25 000 000
+    if shape in _NANP_SHAPES:
+        return body  # 555-010-9999, 555.010.9999, 555 010 9999, 1-800-555-0199
+    near = text[max(0, m.start() - 40) : m.start()] + " " + text[m.end() : m.end() + 30]
+    phone_word = _PHONE_WORDS.search(near) is not None
     if len(groups) >= 2 and (body.startswith("0") or phone_word):
-        return body  # 020 7946 0958; "call 555 010 9999"
-    if len(groups) == 1 and phone_word and len(digits) >= 7:
+        return body  # 020 7946 0958; "call 555 0199 1234"
+    if len(groups) == 1 and phone_word:
         return body  # "my number is 5550109999"
     return None
 
@@ -137,8 +147,8 @@ def _counting(run: list[int]) -> bool:
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _SPELLED_EMAIL = re.compile(
-    r"\b[\w.+-]+\s*[\[(]?\s*(?:at|@)\s*[\])]?\s*[\w-]+\s*[\[(]?\s*(?:dot|\.)\s*[\])]?\s*"
-    r"(?:com|net|org|edu|gov|io|co|uk|de|fr|me|info|biz|us|ca)\b",
+    r"\b[\w.+-]+\s*[\[(]?\s*(?:at|@)\s*[\])]?\s*[\w-]+\s*[\[(]?\s*dot\s*[\])]?\s*"
+    r"(?:com|net|org|edu|gov|io|co|uk|de|fr|me|info|biz|us|ca)\b(?!-)",
     re.IGNORECASE,
 )
 _SPELLED_NOT_BEFORE_AT = _words(
@@ -180,6 +190,15 @@ _WEAK_ADDRESS = re.compile(
 )
 
 
+# A number after one of these is not a house number: "Level 3 Rainbow Road".
+_NOT_HOUSE = _words(
+    "level levels top season seasons episode chapter part world stage act round "
+    "number no vol volume version in since by from until after before of page track "
+    "day week year game map lap mission"
+)
+_YEAR = re.compile(r"(?:1[89]|20)\d\d")
+
+
 def find_address(text: str) -> str | None:
     plain = _plain(text)
     for pattern in (_ADDRESS, _WEAK_ADDRESS):
@@ -187,5 +206,10 @@ def find_address(text: str) -> str | None:
             words = m.group(2).split()
             if any(w.lower().strip(".'") in _SMALL for w in words):
                 continue
+            before = plain[max(0, m.start() - 20) : m.start()].split()
+            if before and before[-1].lower().strip(".,:;'\"") in _NOT_HOUSE:
+                continue
+            if _YEAR.fullmatch(m.group(1)) or plain[m.end() : m.end() + 1] == "-":
+                continue  # "In 2019 Abbey Road", "Stranger Things drive-in"
             return m.group().strip()
     return None
