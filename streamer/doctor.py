@@ -195,6 +195,47 @@ def check_moderation(settings: Settings, env: Mapping[str, str]) -> Check:
     return Check("ok", "moderation", f"{lists}; {model.describe()} answers in {took * 1000:.0f} ms")
 
 
+# What each Twitch feature needs from the bot's token.
+TWITCH_FEATURES = (
+    ("chat", ("user:read:chat", "user:write:chat")),
+    ("deleted messages and clears", ("user:read:chat",)),
+    ("bans and timeouts", ("channel:moderate",)),
+)
+
+
+def check_twitch(settings: Settings, env: Mapping[str, str]) -> Check:
+    """Which Twitch features the stored bot token allows (one call to Twitch)."""
+    import asyncio
+
+    import aiohttp
+
+    from streamer.chat.twitch_login import TwitchLoginError, validate_token
+    from streamer.secrets import load_twitch_tokens
+
+    try:
+        tokens = load_twitch_tokens(settings.token_file, env)
+    except Exception as exc:
+        return Check("FAIL", "twitch", f"{exc}; run `streamer twitch login --config ...`")
+
+    async def validate() -> tuple[str, str, list[str]]:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            return await validate_token(session, settings.twitch, tokens.access_token)
+
+    try:
+        user_id, login, scopes = asyncio.run(validate())
+    except (TwitchLoginError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        why = str(exc) or type(exc).__name__
+        return Check("FAIL", "twitch", f"the bot's token does not validate ({why})")
+    if user_id != settings.twitch.bot_id:
+        return Check("FAIL", "twitch", f"the token is {login}'s ({user_id}), not twitch.bot_id")
+    have = [name for name, needs in TWITCH_FEATURES if all(n in scopes for n in needs)]
+    lack = [name for name, _ in TWITCH_FEATURES if name not in have]
+    level: Level = "FAIL" if "chat" in lack else ("warn" if lack else "ok")
+    text = f"bot {login}: {', '.join(have) or 'nothing'}"
+    return Check(level, "twitch", text + (f"; not allowed: {', '.join(lack)}" if lack else ""))
+
+
 def run_checks(
     settings: Settings | None,
     emit: Callable[[Check], None],
@@ -237,6 +278,8 @@ def run_checks(
             lambda: check_lipsync(settings),
             lambda: check_moderation(settings, os.environ if env is None else env),
         ]
+        if settings.chat.source == "twitch":
+            steps.append(lambda: check_twitch(settings, os.environ if env is None else env))
     results = []
     for step in steps:
         try:

@@ -13,6 +13,7 @@ import logging
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ from streamer.chat.twitch import (
 from streamer.chat.twitch_login import TwitchLoginError, device_code_login
 from streamer.messages import ChatMessage, ChatModeration, Role
 from streamer.secrets import load_twitch_tokens
-from tests.fakes.twitch_server import FakeTwitch
+from tests.fakes.twitch_server import BOT_SCOPES, FakeTwitch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -709,3 +710,29 @@ async def test_the_fake_closes_4004_when_the_client_does_not_follow_a_reconnect(
             async for message in ws:
                 kinds.append(json.loads(message.data)["metadata"]["message_type"])
         assert kinds == ["session_reconnect"] and ws.close_code == 4004
+
+
+async def test_doctor_says_which_twitch_features_the_token_allows(
+    twitch: FakeTwitch, tmp_path: Path
+) -> None:
+    from streamer.config import settings_from_dict
+    from streamer.doctor import check_twitch
+
+    def settings_with(tokens: Any) -> tuple[Any, dict[str, str]]:
+        raw = {
+            "data_dir": str(tmp_path),
+            "chat": {"source": "twitch"},
+            "twitch": twitch.settings().model_dump(mode="json"),
+        }
+        env = {"TWITCH_ACCESS_TOKEN": tokens.access_token, "TWITCH_REFRESH_TOKEN": "r"}
+        return settings_from_dict(raw, base=tmp_path), env
+
+    plain = await asyncio.to_thread(check_twitch, *settings_with(twitch.bot_tokens))
+    assert plain.level == "warn" and "chat, deleted messages and clears" in plain.detail
+    assert "not allowed: bans and timeouts" in plain.detail
+    full = twitch.issue_user_token(twitch.bot.id, (*BOT_SCOPES, "channel:moderate"))
+    ok = await asyncio.to_thread(check_twitch, *settings_with(full))
+    assert ok.level == "ok" and "bans and timeouts" in ok.detail
+    twitch.expire_user_tokens()
+    dead = await asyncio.to_thread(check_twitch, *settings_with(full))
+    assert dead.level == "FAIL" and "does not validate" in dead.detail
