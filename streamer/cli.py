@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from streamer import __version__
-from streamer.config import ConfigError, Settings, load_settings
+from streamer.cli_common import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, _config_failed, _load, log
+from streamer.cli_media import cmd_avatar, cmd_lipsync, cmd_say
+from streamer.cli_ops import cmd_doctor, cmd_rtmp_server, cmd_status, cmd_twitch, cmd_voice
+from streamer.config import ConfigError
 from streamer.secrets import SecretError
 from streamer.store import StoreError
-
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
-
-log = logging.getLogger("streamer")
 
 
 def _add_config_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -204,15 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, args.overrides)
-
-
-def _config_failed(exc: ConfigError) -> int:
-    print(exc.render(), file=sys.stderr)
-    return EXIT_CONFIG
-
-
 def cmd_config(args: argparse.Namespace) -> int:
     try:
         settings = _load(args)
@@ -288,248 +275,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.debug("start-up failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
-
-
-def _default_avatar(settings: Settings) -> Path:
-    from streamer.avatar import default_avatar_path
-
-    return settings.avatar.source or default_avatar_path()
-
-
-def cmd_avatar(args: argparse.Namespace) -> int:
-    from streamer.oneshot import OneShotError, parse_size, prepare_avatar_file
-
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_failed(exc)
-    source = args.source or _default_avatar(settings)
-    started = time.perf_counter()
-    try:
-        size = parse_size(args.size, settings)
-        prepared = prepare_avatar_file(
-            source, settings, size=size, rebuild=args.force, progress=not args.quiet
-        )
-    except OneShotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    r = prepared.report
-    how = "already prepared" if r.get("cached") else f"prepared in {r['seconds']:.1f} s"
-    missing = ""
-    if r["interpolated"]:
-        shown = ", ".join(str(i) for i in prepared.missing[:10].tolist())
-        more = " ..." if r["interpolated"] > 10 else ""
-        missing = f" (no face in frames {shown}{more}: boxes interpolated)"
-    print(
-        f"{source}: {how}: {r['frames']} frame(s), face found in {r['faces_found']}, "
-        f"{r['interpolated']} interpolated{missing}; {time.perf_counter() - started:.1f} s\n"
-        f"cache: {prepared.cache_file}"
-    )
-    return EXIT_OK
-
-
-def cmd_lipsync(args: argparse.Namespace) -> int:
-    from streamer.oneshot import OneShotError, lipsync_file, parse_size
-
-    started = time.perf_counter()
-    overrides = list(args.overrides)
-    for key, value in (
-        ("output.fps", args.fps),
-        ("lipsync.device", args.device),
-        ("lipsync.mode", args.mode),
-        ("lipsync.paste", args.paste),
-        ("lipsync.batch_size", args.batch_size),
-        ("lipsync.fast_stride", args.fast_stride),
-        ("lipsync.skip_silence", False if args.no_skip_silence else None),
-    ):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    if args.checkpoint is not None:
-        # JSON is YAML: a path with '#' or ': ' in it stays one string.
-        overrides.append(f"lipsync.checkpoint={json.dumps(str(args.checkpoint.resolve()))}")
-    overrides.append("lipsync.engine=wav2lip")
-    try:
-        settings = load_settings(args.config, overrides)
-    except ConfigError as exc:
-        return _config_failed(exc)
-    if args.out.suffix.lower() not in (".mp4", ".mkv", ".mov"):
-        print(f"error: --out {args.out}: use an .mp4, .mkv or .mov file", file=sys.stderr)
-        return EXIT_CONFIG
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        size = parse_size(args.size, settings)
-        report = lipsync_file(
-            args.face,
-            args.audio,
-            args.out,
-            settings,
-            size=size,
-            preset=args.preset,
-            crf=args.crf,
-            progress=not args.quiet,
-            started=started,
-        )
-    except OneShotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    print(
-        f"wrote {report.out}: {report.frames} frames at {report.fps} fps, "
-        f"{report.size[0]}x{report.size[1]} ({report.generated} generated, "
-        f"{report.silent} silent); {report.seconds:.1f} s in all, "
-        f"{report.frames / max(report.render_seconds, 1e-9):.1f} frames/s rendering"
-    )
-    return EXIT_OK
-
-
-def cmd_say(args: argparse.Namespace) -> int:
-    from streamer.say import say
-    from streamer.tts.base import TTSError
-
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_failed(exc)
-    text = sys.stdin.read() if args.text == "-" else args.text
-    if not text.strip():
-        print("error: nothing to say: give a text (or '-' and the text on stdin)", file=sys.stderr)
-        return EXIT_CONFIG
-    if args.rate is not None and not 8000 <= args.rate <= 192000:
-        print(f"error: --rate {args.rate}: use 8000 to 192000 Hz", file=sys.stderr)
-        return EXIT_CONFIG
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        report = say(text, settings, args.out, rate=args.rate)
-    except TTSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAIL
-    spoken = " ".join(report.spoken)
-    if spoken != " ".join(text.split()):
-        print(f"read as: {spoken}")
-    print(
-        f"wrote {report.out}: {report.duration_s:.2f} s at {report.rate} Hz, voice "
-        f"{report.engine} (loaded in {report.load_s:.1f} s, spoke in {report.synth_s:.2f} s, "
-        f"real-time factor {report.real_time_factor:.2f})"
-    )
-    return EXIT_OK
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from streamer.doctor import run_checks
-
-    settings = None
-    if args.config is not None or args.overrides:
-        try:
-            settings = _load(args)
-        except ConfigError as exc:
-            return _config_failed(exc)
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    results = run_checks(settings, lambda check: print(check.line(), flush=True))
-    failed = [c.name for c in results if c.level == "FAIL"]
-    if failed:
-        print(f"\n{len(failed)} problem(s): {', '.join(failed)}; the lines above say the fix")
-        return EXIT_FAIL
-    print("\nall needed parts are here" + ("" if settings else " (add --config to check yours)"))
-    return EXIT_OK
-
-
-def cmd_voice(args: argparse.Namespace) -> int:
-    if args.voice_command == "dataset":
-        from streamer.voice import dataset
-
-        return dataset.run(args)
-    from streamer.voice import train
-
-    return train.run(args)
-
-
-def cmd_twitch(args: argparse.Namespace) -> int:
-    from streamer.chat.twitch_login import TwitchLoginError, device_code_login
-
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_failed(exc)
-    if not settings.twitch.client_id:
-        print(
-            "error: twitch.client_id is not set: register an application at "
-            "https://dev.twitch.tv/console and put its client id in the config",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    try:
-        tokens = asyncio.run(device_code_login(settings.twitch, token_path=settings.token_file))
-    except TwitchLoginError as exc:
-        print(f"login failed: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    print(
-        f"logged in as {tokens.login} (user id {tokens.user_id}); token saved to "
-        f"{settings.token_file} (mode 0600)"
-    )
-    return EXIT_OK
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    import json
-
-    import aiohttp
-
-    from streamer.status import fetch_status, render_status
-
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_failed(exc)
-    host, port = settings.status.host, settings.status.port
-    if not port:
-        print("error: status.port is 0: the status endpoint is off", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        data = asyncio.run(fetch_status(host, port))
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        print(f"no daemon answers on http://{host}:{port}/status ({exc})", file=sys.stderr)
-        return EXIT_FAIL
-    print(json.dumps(data, indent=2) if args.json else render_status(data))
-    return EXIT_OK
-
-
-def cmd_rtmp_server(args: argparse.Namespace) -> int:
-    import signal
-
-    from streamer.rtmp_server import RtmpServer, RtmpServerError
-    from streamer.stream import local_rtmp_port
-
-    try:
-        settings = _load(args)
-    except ConfigError as exc:
-        return _config_failed(exc)
-    port = local_rtmp_port(settings.output.rtmp_url) or settings.output.rtmp_server_port
-    server = RtmpServer(settings.data_dir, port=port, host=args.host)
-    try:
-        server.start()
-    except RtmpServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    # Blocked only now (nginx must not inherit the mask), then taken by sigtimedwait
-    # below, so nginx is always stopped with us.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    print(f"nginx-rtmp listening on rtmp://{args.host}:{port}/live (Ctrl-C stops it)", flush=True)
-    print(
-        f"publish to {settings.output.rtmp_url}; watch with: ffplay {settings.output.rtmp_url}",
-        flush=True,
-    )
-    try:
-        while server.running:
-            if signal.sigtimedwait({signal.SIGINT, signal.SIGTERM}, 1.0) is not None:
-                break
-        else:
-            print(f"error: nginx stopped:\n{server.error_log_tail()}", file=sys.stderr)
-            return EXIT_FAIL
-    finally:
-        server.stop()
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
