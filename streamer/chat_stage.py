@@ -44,9 +44,13 @@ def make_chat_source(
         purpose="your Twitch application's client secret",
         env=env,
     )
+    broadcaster = None
+    if settings.broadcaster_token_file.is_file():  # `streamer twitch login --broadcaster`
+        broadcaster = load_twitch_tokens(settings.broadcaster_token_file, env={})
     return TwitchChatSource(
-        settings.twitch, tokens, secret, token_path=settings.token_file, on_secret=on_secret
-    )
+        settings.twitch, tokens, secret, token_path=settings.token_file, on_secret=on_secret,
+        broadcaster_tokens=broadcaster, broadcaster_token_path=settings.broadcaster_token_file,
+    )  # fmt: skip
 
 
 def collect_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
@@ -63,6 +67,9 @@ def collect_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
         with contextlib.suppress(Exception):
             tokens = load_twitch_tokens(settings.token_file, env)
             values += [tokens.access_token, tokens.refresh_token]
+        with contextlib.suppress(Exception):
+            owner = load_twitch_tokens(settings.broadcaster_token_file, env={})
+            values += [owner.access_token, owner.refresh_token]
     return [v for v in values if v]
 
 

@@ -197,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         "login", help="log the bot account in (device code) and store its token (mode 0600)"
     )
     _add_config_args(login)
+    login.add_argument(
+        "--broadcaster",
+        action="store_true",
+        help="log the broadcaster in instead (bans and timeouts are seen with its token)",
+    )
     return parser
 
 

@@ -42,7 +42,12 @@ def cmd_voice(args: argparse.Namespace) -> int:
 
 
 def cmd_twitch(args: argparse.Namespace) -> int:
-    from streamer.chat.twitch_login import TwitchLoginError, device_code_login
+    from streamer.chat.twitch_login import (
+        BOT_SCOPES,
+        BROADCASTER_SCOPES,
+        TwitchLoginError,
+        device_code_login,
+    )
 
     try:
         settings = _load(args)
@@ -55,14 +60,29 @@ def cmd_twitch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    broadcaster = bool(getattr(args, "broadcaster", False))
+    if broadcaster and not settings.twitch.owner_id:
+        print("error: set twitch.owner_id (the broadcaster's user id) first", file=sys.stderr)
+        return EXIT_CONFIG
+    path = settings.broadcaster_token_file if broadcaster else settings.token_file
+    scopes = BROADCASTER_SCOPES if broadcaster else BOT_SCOPES
+    if broadcaster:
+        print("log in as the BROADCASTER (the channel's own account), not the bot")
     try:
-        tokens = asyncio.run(device_code_login(settings.twitch, token_path=settings.token_file))
+        tokens = asyncio.run(device_code_login(settings.twitch, scopes=scopes, token_path=path))
     except TwitchLoginError as exc:
         print(f"login failed: {exc}", file=sys.stderr)
         return EXIT_FAIL
+    if broadcaster and tokens.user_id != settings.twitch.owner_id:
+        path.unlink(missing_ok=True)
+        print(
+            f"login failed: that is {tokens.login} ({tokens.user_id}), not the broadcaster "
+            f"twitch.owner_id {settings.twitch.owner_id}: log in with the channel's account",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
     print(
-        f"logged in as {tokens.login} (user id {tokens.user_id}); token saved to "
-        f"{settings.token_file} (mode 0600)"
+        f"logged in as {tokens.login} (user id {tokens.user_id}); token saved to {path} (mode 0600)"
     )
     return EXIT_OK
 

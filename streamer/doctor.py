@@ -195,45 +195,59 @@ def check_moderation(settings: Settings, env: Mapping[str, str]) -> Check:
     return Check("ok", "moderation", f"{lists}; {model.describe()} answers in {took * 1000:.0f} ms")
 
 
-# What each Twitch feature needs from the bot's token.
-TWITCH_FEATURES = (
-    ("chat", ("user:read:chat", "user:write:chat")),
-    ("deleted messages and clears", ("user:read:chat",)),
-    ("bans and timeouts", ("channel:moderate",)),
-)
-
-
 def check_twitch(settings: Settings, env: Mapping[str, str]) -> Check:
-    """Which Twitch features the stored bot token allows (one call to Twitch)."""
+    """Which Twitch features the stored tokens allow (a validation call for each)."""
     import asyncio
 
     import aiohttp
 
     from streamer.chat.twitch_login import TwitchLoginError, validate_token
-    from streamer.secrets import load_twitch_tokens
+    from streamer.secrets import TwitchTokens, load_twitch_tokens
 
     try:
-        tokens = load_twitch_tokens(settings.token_file, env)
+        bot = load_twitch_tokens(settings.token_file, env)
     except Exception as exc:
         return Check("FAIL", "twitch", f"{exc}; run `streamer twitch login --config ...`")
+    owner: TwitchTokens | None = None
+    if settings.broadcaster_token_file.is_file():
+        owner = load_twitch_tokens(settings.broadcaster_token_file, env={})
 
-    async def validate() -> tuple[str, str, list[str]]:
+    async def validate(access: str) -> tuple[str, str, list[str]]:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            return await validate_token(session, settings.twitch, tokens.access_token)
+            return await validate_token(session, settings.twitch, access)
 
+    failures = (TwitchLoginError, aiohttp.ClientError, OSError, TimeoutError)
     try:
-        user_id, login, scopes = asyncio.run(validate())
-    except (TwitchLoginError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        user_id, login, scopes = asyncio.run(validate(bot.access_token))
+    except failures as exc:
         why = str(exc) or type(exc).__name__
         return Check("FAIL", "twitch", f"the bot's token does not validate ({why})")
     if user_id != settings.twitch.bot_id:
         return Check("FAIL", "twitch", f"the token is {login}'s ({user_id}), not twitch.bot_id")
-    have = [name for name, needs in TWITCH_FEATURES if all(n in scopes for n in needs)]
-    lack = [name for name, _ in TWITCH_FEATURES if name not in have]
-    level: Level = "FAIL" if "chat" in lack else ("warn" if lack else "ok")
-    text = f"bot {login}: {', '.join(have) or 'nothing'}"
-    return Check(level, "twitch", text + (f"; not allowed: {', '.join(lack)}" if lack else ""))
+    if not all(s in scopes for s in ("user:read:chat", "user:write:chat")):
+        return Check("FAIL", "twitch", f"bot {login}: the token lacks chat scopes; log in again")
+    have = ["chat", "deleted messages and clears"]
+    lack = ""
+    if owner is None:
+        lack = "bans and timeouts (run `streamer twitch login --broadcaster`)"
+    else:
+        try:
+            owner_id, _, owner_scopes = asyncio.run(validate(owner.access_token))
+        except failures as exc:
+            owner_id, owner_scopes = "", []
+            lack = f"bans and timeouts (the broadcaster's token does not validate: {exc})"
+        if owner_id and (
+            owner_id != settings.twitch.owner_id or "channel:moderate" not in owner_scopes
+        ):
+            lack = (
+                "bans and timeouts (the broadcaster token is not twitch.owner_id's with "
+                "channel:moderate)"
+            )
+        elif owner_id:
+            have.append("bans and timeouts")
+    text = f"bot {login}: {', '.join(have)}" + (f"; not allowed: {lack}" if lack else "")
+    return Check("warn" if lack else "ok", "twitch", text)
 
 
 def run_checks(

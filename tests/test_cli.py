@@ -60,6 +60,30 @@ async def test_twitch_login_command_stores_a_private_token(tmp_path: Path) -> No
     assert tokens.user_id == twitch.bot.id
 
 
+async def test_twitch_login_broadcaster_stores_the_channels_own_token(tmp_path: Path) -> None:
+    async with FakeTwitch(device_interval_s=0) as twitch:
+        config = tmp_path / "channel.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "data_dir": "data",
+                    "twitch": twitch.settings().model_dump(mode="json", exclude={"token_file"}),
+                }
+            ),
+            encoding="utf-8",
+        )
+        args = ["twitch", "login", "--broadcaster", "--config", str(config)]
+        twitch.device_flow(pending_polls=0)  # the bot approves: refused, nothing kept
+        assert await asyncio.to_thread(main, args) == 1
+        path = tmp_path / "data" / "twitch_broadcaster_tokens.json"
+        assert not path.exists()
+        twitch.device_flow(pending_polls=0, approver=twitch.owner)
+        assert await asyncio.to_thread(main, args) == 0
+    tokens = load_twitch_tokens(path, env={})
+    assert tokens.user_id == twitch.owner.id
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_twitch_login_needs_a_client_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "channel.yaml"
     config.write_text("twitch:\n  client_id: ''\n", encoding="utf-8")

@@ -15,6 +15,7 @@ from streamer.chat.twitch import set_twitchio_endpoints, twitchio_endpoints
 from streamer.config import Settings, settings_from_dict
 from streamer.daemon import Daemon, PrintSink
 from streamer.messages import AnswerAborted, AnswerMessage, Segment
+from streamer.secrets import save_twitch_tokens
 from streamer.status import render_status
 from streamer.store import QuestionStore, Status
 from tests.fakes.openai_server import FakeOpenAIServer, Scenario
@@ -487,11 +488,11 @@ async def test_twitch_moderation_reaches_the_answers(
     message's question never reaches the next stage, a deletion of the answer on air
     takes it off within 200 ms, a message and a deletion delivered twice count once,
     a ban drops the user's questions, a chat clear empties the pool."""
-    twitch.bot_tokens = twitch.issue_user_token(
-        twitch.bot.id, ("user:read:chat", "user:write:chat", "user:bot", "channel:moderate")
-    )
     sink = PlayingSink()
     settings = make_settings(tmp_path, twitch, pool={"build_queue_size": 1})
+    # `streamer twitch login --broadcaster`: the channel's own token, for bans.
+    owner = twitch.issue_user_token(twitch.owner.id, ("channel:moderate",))
+    save_twitch_tokens(settings.broadcaster_token_file, owner)
     daemon = Daemon(settings, env=twitch_env(twitch), sink=sink)
     task = await running(daemon)
     try:

@@ -13,7 +13,6 @@ import logging
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,7 +28,7 @@ from streamer.chat.twitch import (
 from streamer.chat.twitch_login import TwitchLoginError, device_code_login
 from streamer.messages import ChatMessage, ChatModeration, Role
 from streamer.secrets import load_twitch_tokens
-from tests.fakes.twitch_server import BOT_SCOPES, FakeTwitch
+from tests.fakes.twitch_server import FakeTwitch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -717,22 +716,27 @@ async def test_doctor_says_which_twitch_features_the_token_allows(
 ) -> None:
     from streamer.config import settings_from_dict
     from streamer.doctor import check_twitch
+    from streamer.secrets import save_twitch_tokens
 
-    def settings_with(tokens: Any) -> tuple[Any, dict[str, str]]:
-        raw = {
-            "data_dir": str(tmp_path),
-            "chat": {"source": "twitch"},
-            "twitch": twitch.settings().model_dump(mode="json"),
-        }
-        env = {"TWITCH_ACCESS_TOKEN": tokens.access_token, "TWITCH_REFRESH_TOKEN": "r"}
-        return settings_from_dict(raw, base=tmp_path), env
-
-    plain = await asyncio.to_thread(check_twitch, *settings_with(twitch.bot_tokens))
+    raw = {
+        "data_dir": str(tmp_path),
+        "chat": {"source": "twitch"},
+        "twitch": twitch.settings().model_dump(mode="json"),
+    }
+    settings = settings_from_dict(raw, base=tmp_path)
+    env = {
+        "TWITCH_ACCESS_TOKEN": twitch.bot_tokens.access_token,
+        "TWITCH_REFRESH_TOKEN": twitch.bot_tokens.refresh_token,
+    }
+    plain = await asyncio.to_thread(check_twitch, settings, env)
     assert plain.level == "warn" and "chat, deleted messages and clears" in plain.detail
-    assert "not allowed: bans and timeouts" in plain.detail
-    full = twitch.issue_user_token(twitch.bot.id, (*BOT_SCOPES, "channel:moderate"))
-    ok = await asyncio.to_thread(check_twitch, *settings_with(full))
-    assert ok.level == "ok" and "bans and timeouts" in ok.detail
+    assert (
+        "not allowed: bans and timeouts (run `streamer twitch login --broadcaster`)" in plain.detail
+    )
+    owner = twitch.issue_user_token(twitch.owner.id, ("channel:moderate",))
+    save_twitch_tokens(settings.broadcaster_token_file, owner)
+    ok = await asyncio.to_thread(check_twitch, settings, env)
+    assert ok.level == "ok" and ok.detail.endswith("bans and timeouts"), ok.detail
     twitch.expire_user_tokens()
-    dead = await asyncio.to_thread(check_twitch, *settings_with(full))
+    dead = await asyncio.to_thread(check_twitch, settings, env)
     assert dead.level == "FAIL" and "does not validate" in dead.detail

@@ -58,15 +58,16 @@ from streamer.chat.twitch_client import (
     _Counter,
     _http_reason,
     explain_start_failure,
-    moderation_subscriptions,
     point_twitchio_at,
     set_twitchio_endpoints,
     to_chat_message,
     twitchio_endpoints,
 )
+from streamer.chat.twitch_moderation import add_broadcaster, subscribe_moderation
+from streamer.chat.twitch_tokens import TokenKeeper
 from streamer.config import TwitchSettings
 from streamer.messages import ChatEvent, ChatModeration
-from streamer.secrets import TwitchTokens, save_twitch_tokens
+from streamer.secrets import TwitchTokens
 
 with warnings.catch_warnings():  # see twitch_client.py
     warnings.filterwarnings(
@@ -108,6 +109,8 @@ class TwitchChatSource(ChatSource):
         send_timeout_s: float = 10.0,
         queue_size: int = 1000,
         on_secret: Callable[[str], None] | None = None,
+        broadcaster_tokens: TwitchTokens | None = None,
+        broadcaster_token_path: Path | None = None,
     ) -> None:
         missing = [k for k in ("client_id", "bot_id", "owner_id") if not getattr(settings, k)]
         if missing:
@@ -115,12 +118,15 @@ class TwitchChatSource(ChatSource):
         if not client_secret:
             raise ValueError(f"the Twitch client secret is empty: set {settings.client_secret_env}")
         self.settings = settings
-        self._tokens = tokens
         self._client_secret = client_secret
-        self._token_path = token_path
         self._connect_timeout_s = connect_timeout_s
         self._send_timeout_s = send_timeout_s
-        self._on_secret = on_secret
+        # The bot's tokens, and the broadcaster's own (`twitch login --broadcaster`: bans).
+        self._keeper = TokenKeeper(
+            settings.bot_id, settings.owner_id, tokens, token_path,
+            broadcaster=broadcaster_tokens, broadcaster_path=broadcaster_token_path,
+            on_secret=on_secret,
+        )  # fmt: skip
         self.shared_ignored = 0  # Shared Chat messages from other channels, ignored
         self.revoked: list[str] = []  # "type: reason" of each subscription Twitch revoked
         self._queue: collections.deque[ChatEvent] = collections.deque(maxlen=queue_size)
@@ -133,8 +139,6 @@ class TwitchChatSource(ChatSource):
         self._closing = False  # close() was called for the current run
         self._stop_reason: str | None = None
         self._run_id = 0  # one per start(); a messages() iterator belongs to one run
-        self._save_tasks: set[asyncio.Task[None]] = set()
-        self._saved = _Counter()
         self._received = _Counter()
         self.dropped = 0
 
@@ -147,17 +151,17 @@ class TwitchChatSource(ChatSource):
     @property
     def tokens(self) -> TwitchTokens:
         """The bot's current token pair (changes when twitchio refreshes it)."""
-        return self._tokens
+        return self._keeper.bot
 
     @property
     def tokens_saved(self) -> int:
         """How many refreshed token pairs were taken over (and written to ``token_path``,
         when one is set)."""
-        return self._saved.value
+        return self._keeper.saved.value
 
     async def wait_tokens_saved(self, count: int = 1) -> None:
         """Wait until ``tokens_saved >= count`` (for tests and diagnostics)."""
-        await self._saved.wait_for(count)
+        await self._keeper.saved.wait_for(count)
 
     @property
     def received(self) -> int:
@@ -262,7 +266,8 @@ class TwitchChatSource(ChatSource):
         """twitchio's ``setup_hook``: app token is there; add the bot token, subscribe."""
         settings = self.settings
         self._stage = "checking the bot's user token"
-        validated = await client.add_token(self._tokens.access_token, self._tokens.refresh_token)
+        bot = self._keeper.bot
+        validated = await client.add_token(bot.access_token, bot.refresh_token)
         if validated.user_id != settings.bot_id:
             raise TwitchAuthError(
                 f"the Twitch token belongs to user {validated.user_id} ({validated.login}), "
@@ -275,10 +280,10 @@ class TwitchChatSource(ChatSource):
                 f"the bot's Twitch token lacks the scopes {', '.join(missing)}: "
                 "run `streamer twitch login` again"
             )
-        if validated.login and validated.login != self._tokens.login:
-            self._tokens = TwitchTokens(
-                self._tokens.access_token,
-                self._tokens.refresh_token,
+        if validated.login and validated.login != bot.login:
+            self._keeper.bot = TwitchTokens(
+                bot.access_token,
+                bot.refresh_token,
                 settings.bot_id,
                 validated.login,
             )
@@ -287,27 +292,16 @@ class TwitchChatSource(ChatSource):
             broadcaster_user_id=settings.owner_id, user_id=settings.bot_id
         )
         await client.subscribe_websocket(subscription, token_for=settings.bot_id)
-        await self._subscribe_moderation(client, list(validated.scopes))
+        await self._subscribe_moderation(client, await self._add_broadcaster(client))
         self._stage = "connected"
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
 
-    async def _subscribe_moderation(self, client: _Client, scopes: list[str]) -> None:
-        """Twitch's own moderation, each a feature that is off (said once) when the
-        token may not see it; never a reason not to start."""
-        seen = []
-        for name, subscription in moderation_subscriptions(self.settings, scopes):
-            try:
-                await client.subscribe_websocket(subscription, token_for=self.settings.bot_id)
-                seen.append(name)
-            except HTTPException as exc:
-                logger.warning("Twitch moderation: %s are not seen (%s)", name, _http_reason(exc))
-        if "channel:moderate" not in scopes:
-            logger.warning(
-                "Twitch moderation: bans and timeouts are not seen: the bot's token lacks "
-                "channel:moderate (a moderator's `!block user` still works)"
-            )
-        logger.info("Twitch moderation seen: %s", ", ".join(seen) or "none")
+    async def _add_broadcaster(self, client: _Client) -> list[str]:
+        return await add_broadcaster(client, self.settings, self._keeper.broadcaster)
+
+    async def _subscribe_moderation(self, client: _Client, broadcaster_scopes: list[str]) -> None:
+        await subscribe_moderation(client, self.settings, broadcaster_scopes)
 
     def _explain(self, exc: Exception) -> Exception:
         """A clear exception for a start-up failure (never with a token in its text)."""
@@ -332,8 +326,7 @@ class TwitchChatSource(ChatSource):
                 await asyncio.wait([task])
         if ready is not None and ready.done() and not ready.cancelled():
             ready.exception()  # retrieved: no "exception was never retrieved" noise
-        if self._save_tasks:
-            await asyncio.wait(list(self._save_tasks))
+        await self._keeper.wait_saving()
         if client is self._client:  # not restarted meanwhile: start() may run again
             self._client, self._task, self._ready = None, None, None
 
@@ -419,36 +412,7 @@ class TwitchChatSource(ChatSource):
     # ------------------------------------------------------------------ tokens
 
     def _learned_secret(self, secret: str) -> None:
-        """Hand a token learned after construction to ``on_secret`` (the log mask)."""
-        if self._on_secret is None or not secret:
-            return
-        try:
-            self._on_secret(secret)
-        except Exception:
-            logger.exception("on_secret failed for a new Twitch token")
+        self._keeper.learned(secret)
 
     def _on_token_refreshed(self, payload: twitchio.TokenRefreshedPayload) -> None:
-        self._learned_secret(payload.token)
-        self._learned_secret(payload.refresh_token)
-        if payload.user_id != self.settings.bot_id:
-            return
-        tokens = TwitchTokens(
-            payload.token, payload.refresh_token, self.settings.bot_id, self._tokens.login
-        )
-        self._tokens = tokens
-        task = asyncio.create_task(self._save_tokens(tokens), name="twitch-save-tokens")
-        self._save_tasks.add(task)
-        task.add_done_callback(self._save_tasks.discard)
-
-    async def _save_tokens(self, tokens: TwitchTokens) -> None:
-        path = self._token_path
-        if path is None:
-            logger.info("Twitch token refreshed (kept in memory: no token file configured)")
-        else:
-            try:
-                await asyncio.to_thread(save_twitch_tokens, path, tokens)
-            except OSError as exc:
-                logger.error("could not save the refreshed Twitch token to %s: %s", path, exc)
-                return
-            logger.info("Twitch token refreshed and saved to %s", path)
-        self._saved.add()
+        self._keeper.refreshed(payload.user_id, payload.token, payload.refresh_token)

@@ -116,17 +116,22 @@ def moderation_event(payload: Any) -> ChatModeration:
     return ChatModeration(ChatModerationKind.CHAT_CLEARED)
 
 
-def moderation_subscriptions(settings: TwitchSettings, scopes: list[str]) -> list[Any]:
-    """The moderation events the bot's token may subscribe to (name, subscription)."""
-    chat = {"broadcaster_user_id": settings.owner_id, "user_id": settings.bot_id}
-    subs: list[Any] = [
-        ("deleted messages", eventsub.ChatMessageDeleteSubscription(**chat)),
-        ("cleared users", eventsub.ChatClearUserMessagesSubscription(**chat)),
-        ("cleared chat", eventsub.ChatClearSubscription(**chat)),
+def moderation_subscriptions(
+    settings: TwitchSettings, broadcaster_scopes: list[str]
+) -> list[tuple[str, Any, str]]:
+    """(name, subscription, whose token) of the moderation events we may subscribe to:
+    deletes and clears ride on the bot's chat token; bans need the broadcaster's own
+    token with ``channel:moderate``."""
+    bot, owner = settings.bot_id, settings.owner_id
+    chat = {"broadcaster_user_id": owner, "user_id": bot}
+    subs: list[tuple[str, Any, str]] = [
+        ("deleted messages", eventsub.ChatMessageDeleteSubscription(**chat), bot),
+        ("cleared users", eventsub.ChatClearUserMessagesSubscription(**chat), bot),
+        ("cleared chat", eventsub.ChatClearSubscription(**chat), bot),
     ]
-    if "channel:moderate" in scopes:
-        ban = eventsub.ChannelBanSubscription(broadcaster_user_id=settings.owner_id)
-        subs.append(("bans and timeouts", ban))
+    if "channel:moderate" in broadcaster_scopes:
+        ban = eventsub.ChannelBanSubscription(broadcaster_user_id=owner)
+        subs.append(("bans and timeouts", ban, owner))
     return subs
 
 

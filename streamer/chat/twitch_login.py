@@ -32,6 +32,8 @@ from streamer.secrets import TwitchTokens, save_twitch_tokens
 logger = logging.getLogger(__name__)
 
 BOT_SCOPES = ("user:read:chat", "user:write:chat", "user:bot")
+# The broadcaster's own token: bans and timeouts (EventSub channel.ban needs it).
+BROADCASTER_SCOPES = ("channel:moderate",)
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN_STEP_S = 5.0
 
@@ -199,6 +201,8 @@ async def device_code_login(
     logger.info("Twitch tokens of %s (%s) saved to %s", login, user_id, token_path)
 
     show(f"Logged in as {login}. Saved the tokens to {token_path} (readable by you only).")
+    if "user:bot" not in scopes:  # the broadcaster's own token: the caller checks whose
+        return tokens
     show(f'The bot\'s user id is {user_id}: put it into your config as twitch.bot_id: "{user_id}".')
     if settings.bot_id and settings.bot_id != user_id:
         show(f'Warning: the config says twitch.bot_id: "{settings.bot_id}"; it must be {user_id}.')

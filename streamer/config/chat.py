@@ -132,6 +132,9 @@ class TwitchSettings(_Model):
     # Where `streamer twitch login` stores the bot's tokens (mode 0600).
     # Default: <data_dir>/twitch_tokens.json.
     token_file: Path | None = None
+    # Where `streamer twitch login --broadcaster` stores the broadcaster's own token
+    # (bans and timeouts, channel points). Default: <data_dir>/twitch_broadcaster_tokens.json.
+    broadcaster_token_file: Path | None = None
     # A moderator or broadcaster bot may send 100 messages per 30 s instead of 20.
     bot_is_moderator: bool = False
     # Shared Chat (channels streaming together share one chat): ignore the messages sent

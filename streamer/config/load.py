@@ -78,7 +78,10 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
                 }
             ),
             "twitch": settings.twitch.model_copy(
-                update={"token_file": fix(settings.twitch.token_file)}
+                update={
+                    "token_file": fix(settings.twitch.token_file),
+                    "broadcaster_token_file": fix(settings.twitch.broadcaster_token_file),
+                }
             ),
             "moderation": settings.moderation.model_copy(
                 update={

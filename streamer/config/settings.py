@@ -59,5 +59,10 @@ class Settings(_Model):
         return self.moderation.blocked_users_file or self.data_dir / "blocked_users.txt"
 
     @property
+    def broadcaster_token_file(self) -> Path:
+        default = self.data_dir / "twitch_broadcaster_tokens.json"
+        return self.twitch.broadcaster_token_file or default
+
+    @property
     def token_file(self) -> Path:
         return self.twitch.token_file or self.data_dir / "twitch_tokens.json"

@@ -4,7 +4,8 @@ Event bodies follow Twitch's EventSub reference (``channel.chat.message_delete``
 ``channel.chat.clear_user_messages``, ``channel.chat.clear``, ``channel.ban``), and so
 do the authorization rules the fake applies when a client subscribes to them
 (``SUBSCRIPTION_RULES``): the chat ones ride on the reading user's ``user:read:chat``
-and need ``user_id`` to be that user; ``channel.ban`` needs ``channel:moderate``.
+and need ``user_id`` to be that user; ``channel.ban`` needs the broadcaster's own token
+with ``channel:moderate`` (a moderator bot's token is refused, as on Twitch).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-# type -> (scope the token needs, whether condition.user_id must be the token's user)
-SUBSCRIPTION_RULES: dict[str, tuple[str, bool]] = {
-    "channel.chat.message": ("user:read:chat", True),
-    "channel.chat.message_delete": ("user:read:chat", True),
-    "channel.chat.clear_user_messages": ("user:read:chat", True),
-    "channel.chat.clear": ("user:read:chat", True),
-    "channel.ban": ("channel:moderate", False),
+# type -> (scope the token needs, the condition field that must be the token's user)
+SUBSCRIPTION_RULES: dict[str, tuple[str, str]] = {
+    "channel.chat.message": ("user:read:chat", "user_id"),
+    "channel.chat.message_delete": ("user:read:chat", "user_id"),
+    "channel.chat.clear_user_messages": ("user:read:chat", "user_id"),
+    "channel.chat.clear": ("user:read:chat", "user_id"),
+    "channel.ban": ("channel:moderate", "broadcaster_user_id"),
 }
 
 

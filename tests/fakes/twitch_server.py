@@ -165,6 +165,7 @@ class _DeviceCode:
     slow_down_polls: set[int]
     polls: int = 0
     used: bool = False
+    user_id: str = ""  # who approves it in the browser
 
 
 class FakeTwitch:
@@ -341,10 +342,13 @@ class FakeTwitch:
         pending_polls: int = 1,
         outcome: Literal["approve", "deny", "expire"] = "approve",
         slow_down_polls: Iterable[int] = (),
+        approver: FakeUser | None = None,
     ) -> None:
         """Plan the next device-code login: answer ``authorization_pending`` ``pending_polls``
-        times (``slow_down`` at the 1-based poll numbers given), then the outcome."""
+        times (``slow_down`` at the 1-based poll numbers given), then the outcome; the
+        token is ``approver``'s (the bot unless said)."""
         self._device_plan = (pending_polls, outcome, set(slow_down_polls))
+        self._device_approver = (approver or self.bot).id
 
     def user(self, login: str, user_id: str | None = None) -> FakeUser:
         """The chatter with this login (created on first use)."""
@@ -647,7 +651,7 @@ class FakeTwitch:
             device.used = True
             return _error(400, "invalid device code")
         device.used = True
-        tokens = self.issue_user_token(self.bot.id, device.scopes)
+        tokens = self.issue_user_token(device.user_id or self.bot.id, device.scopes)
         return web.json_response(
             {
                 "access_token": tokens.access_token,
@@ -671,6 +675,7 @@ class FakeTwitch:
             pending_polls=pending,
             outcome=outcome,
             slow_down_polls=set(slow),
+            user_id=getattr(self, "_device_approver", self.bot.id),
         )
         self._devices[device.device_code] = device
         return web.json_response(
@@ -735,8 +740,8 @@ class FakeTwitch:
         rule = SUBSCRIPTION_RULES.get(str(body.get("type")))
         if rule is None:
             return _error(400, f"this fake does not know the type {body.get('type')!r}")
-        scope, as_user = rule
-        if as_user and condition.get("user_id") != auth.user_id:
+        scope, user_field = rule
+        if condition.get(user_field) != auth.user_id:
             return _error(403, "subscription missing proper authorization")
         if scope not in auth.scopes:
             return _error(403, "subscription missing proper authorization")
