@@ -525,3 +525,31 @@ async def test_a_question_is_read_only_with_the_first_answer_segment(llm: FakeOp
 def test_a_question_template_needs_the_question() -> None:
     with pytest.raises(ValueError, match="question_template must contain"):
         LLMSettings.model_validate({"read_question": True, "question_template": "{name} asks"})
+
+
+def test_status_says_what_moderation_did_without_the_text() -> None:
+    from streamer.status import render_moderation
+
+    line = render_moderation(
+        {
+            "enabled": True,
+            "model": "guard model llama-guard3:1b at http://127.0.0.1:11434/v1/",
+            "checked": 12,
+            "flagged": {"banned_word": 2, "model/S1": 1},
+            "healthy": False,
+            "last_error": "guard model: no verdict within 2 s",
+            "on_error": "block",
+            "last_flag": {
+                "answer_id": "abcdef1234",
+                "segment": 1,
+                "category": "banned_word",
+                "hint": redact("badword"),
+                "action": "dropped the rest",
+            },
+        }
+    )
+    assert "12 segments checked, 3 flagged (banned_word 2, model/S1 1)" in line
+    assert "last: answer abcdef12 segment 1 banned_word (b*****d (7 chars))" in line
+    assert "WARNING: the moderation model check is failing" in line and "NOT spoken" in line
+    assert "badword" not in line
+    assert "OFF" in render_moderation({"enabled": False})
