@@ -42,10 +42,7 @@ import warnings
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
-import aiohttp
-
 from streamer.chat.base import ChatSendError, ChatSource
-from streamer.chat.sender import ChatRateLimitedError
 from streamer.chat.twitch_client import (
     CLOSE_TIMEOUT_S,
     MAX_MESSAGE_LEN,
@@ -56,9 +53,9 @@ from streamer.chat.twitch_client import (
     TwitchError,
     _Client,
     _Counter,
-    _http_reason,
     explain_start_failure,
     point_twitchio_at,
+    send_chat,
     set_twitchio_endpoints,
     to_chat_message,
     twitchio_endpoints,
@@ -75,10 +72,6 @@ with warnings.catch_warnings():  # see twitch_client.py
     )
     import twitchio
     from twitchio import eventsub
-    from twitchio.exceptions import (
-        HTTPException,
-        MessageRejectedError,
-    )
 
 logger = logging.getLogger(__name__)
 
@@ -382,32 +375,7 @@ class TwitchChatSource(ChatSource):
             raise ChatSendError("Twitch chat is not connected")
         if len(text) > MAX_MESSAGE_LEN:
             raise ChatSendError(f"chat message has {len(text)} characters; Twitch allows 500")
-        channel = client.create_partialuser(self.settings.owner_id)
-        try:
-            async with asyncio.timeout(self._send_timeout_s):
-                sent = await channel.send_message(
-                    text, sender=self.settings.bot_id, token_for=self.settings.bot_id
-                )
-        except MessageRejectedError as exc:
-            raise ChatSendError(
-                f"Twitch dropped the chat message: {exc.message} ({exc.code})"
-            ) from None
-        except HTTPException as exc:
-            if exc.status == 429:
-                raise ChatRateLimitedError(
-                    f"Twitch rate-limited the chat message ({_http_reason(exc)})"
-                ) from None
-            raise ChatSendError(f"Twitch refused the chat message ({_http_reason(exc)})") from None
-        except TimeoutError:
-            raise ChatSendError(
-                f"no answer from Twitch within {self._send_timeout_s:.0f} s"
-            ) from None
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise ChatSendError(f"cannot send to Twitch: {exc}") from None
-        if not sent.sent:
-            raise ChatSendError(
-                f"Twitch dropped the chat message: {sent.dropped_message} ({sent.dropped_code})"
-            )
+        await send_chat(client, self.settings, text, self._send_timeout_s)
 
     # ------------------------------------------------------------------ tokens
 

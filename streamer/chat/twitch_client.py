@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from streamer.chat.base import ChatSendError
+from streamer.chat.sender import ChatRateLimitedError
 from streamer.config import TwitchSettings
 from streamer.messages import ChatMessage, ChatModeration, ChatModerationKind
 
@@ -33,6 +35,7 @@ with warnings.catch_warnings():
     from twitchio.exceptions import (
         HTTPException,
         InvalidTokenException,
+        MessageRejectedError,
         WebsocketConnectionException,
     )
 
@@ -276,3 +279,32 @@ def explain_start_failure(exc: Exception, settings: TwitchSettings, stage: str) 
     if isinstance(exc, aiohttp.ClientError | OSError):
         return TwitchConnectError(f"cannot reach Twitch while {stage}: {exc}")
     return TwitchConnectError(f"Twitch start-up failed while {stage}: {exc!r}")
+
+
+async def send_chat(client: Any, settings: TwitchSettings, text: str, timeout_s: float) -> None:
+    """Post one chat line as the bot (Helix ``chat/messages``); ``ChatSendError`` (or
+    ``ChatRateLimitedError`` for a 429) with Twitch's reason when it is not sent."""
+    channel = client.create_partialuser(settings.owner_id)
+    try:
+        async with asyncio.timeout(timeout_s):
+            sent = await channel.send_message(
+                text, sender=settings.bot_id, token_for=settings.bot_id
+            )
+    except MessageRejectedError as exc:
+        raise ChatSendError(
+            f"Twitch dropped the chat message: {exc.message} ({exc.code})"
+        ) from None
+    except HTTPException as exc:
+        if exc.status == 429:
+            raise ChatRateLimitedError(
+                f"Twitch rate-limited the chat message ({_http_reason(exc)})"
+            ) from None
+        raise ChatSendError(f"Twitch refused the chat message ({_http_reason(exc)})") from None
+    except TimeoutError:
+        raise ChatSendError(f"no answer from Twitch within {timeout_s:.0f} s") from None
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        raise ChatSendError(f"cannot send to Twitch: {exc}") from None
+    if not sent.sent:
+        raise ChatSendError(
+            f"Twitch dropped the chat message: {sent.dropped_message} ({sent.dropped_code})"
+        )
