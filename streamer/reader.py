@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +25,13 @@ from streamer.config import CommandSettings, FilterSettings
 from streamer.filters import BannedWords, find_link, sanitize
 from streamer.messages import ChatMessage, ModAction, ModCommand, Question, new_id
 from streamer.pool import AddStatus, QuestionPool
+from streamer.reader_names import (
+    MAX_REPLY_CHARS,
+    askers_text,
+    clean_display_name,
+    clean_login,
+    shorten,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +60,6 @@ Reason = Literal[
     "internal_error",
 ]
 
-_LOG_TEXT_CHARS = 80
-_MAX_NAME_CHARS = 25  # Twitch logins and display names are at most 25 characters
-_NAME_SCAN = 256  # characters of a name looked at before cleaning
-_NO_NAME = "viewer"  # a login with nothing usable left
-_MAX_MENTIONS = 5  # askers named in the "answering now" reply
-_MAX_REPLY_CHARS = 500  # Twitch's limit for one chat message
-_MIN_PRUNE_AT = 1024
-_NOT_LOGIN_RE = re.compile(r"\W+")  # \w: letters, digits and "_" of any script
-
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -79,48 +75,7 @@ class Verdict:
     question: Question | None = None
 
 
-def _shorten(text: str, limit: int = _LOG_TEXT_CHARS) -> str:
-    """``repr`` of at most ``limit`` characters: control characters cannot forge a line."""
-    if len(text) > limit:
-        return repr(text[:limit]) + f"...(+{len(text) - limit} chars)"
-    return repr(text)
-
-
-def _clean_login(login: str) -> str:
-    """Letters, digits and ``_`` only, lower case, at most 25; "viewer" if none is left."""
-    folded = unicodedata.normalize("NFC", login[:_NAME_SCAN]).lower()
-    return _NOT_LOGIN_RE.sub("", folded)[:_MAX_NAME_CHARS] or _NO_NAME
-
-
-def _clean_display_name(display_name: str, login: str) -> str:
-    """The display name sanitized and cut to 25 characters, else the clean login.
-
-    Repeats are kept (a name is not a flood) so that cleaning a clean name changes nothing.
-    """
-    shown = sanitize(display_name, _NAME_SCAN, collapse=False)[:_MAX_NAME_CHARS].strip()
-    return shown or _clean_login(login)
-
-
-def _askers_text(question: Question) -> str:
-    """``{user}`` of the picked reply: "Alice @bob @carol", at most 5 names + "and N more".
-
-    The first name is the question's display name (the template supplies its ``@``); the
-    others are the logins of those whose duplicates were merged into it. Names are
-    cleaned again: a question stored by an older version may carry raw ones.
-    """
-    first = _clean_display_name(question.display_name, question.user)
-    seen = {_clean_login(question.user)}
-    others: list[str] = []
-    for asker in question.askers:
-        login = _clean_login(asker)
-        if login not in seen:
-            seen.add(login)
-            others.append(login)
-    shown = others[: _MAX_MENTIONS - 1]
-    text = " @".join([first, *shown])
-    if len(others) > len(shown):
-        text += f" and {len(others) - len(shown)} more"
-    return text
+_MIN_PRUNE_AT = 1024
 
 
 class ChatReader:
@@ -194,8 +149,8 @@ class ChatReader:
         except Exception:
             logger.exception(
                 "internal error on a message from %s: %s",
-                _shorten(str(getattr(msg, "user", "?")), 40),
-                _shorten(str(getattr(msg, "text", ""))),
+                shorten(str(getattr(msg, "user", "?")), 40),
+                shorten(str(getattr(msg, "text", ""))),
             )
             verdict = Verdict("rejected", "internal_error", "internal error; see the log")
         self._count(verdict)
@@ -211,21 +166,21 @@ class ChatReader:
         except Exception as exc:
             logger.warning("chat reply template %r is broken (%s): plain text sent", template, exc)
             text = "@{user}"
-        self._send(text, _askers_text(question), "")
+        self._send(text, askers_text(question), "")
 
     def answering(self, question: Question) -> None:
         """Tell everyone who asked the question (duplicates merged) that it is answered now."""
-        self._send(self._commands.picked_template, _askers_text(question), "")
+        self._send(self._commands.picked_template, askers_text(question), "")
 
     # ------------------------------------------------------------------ steps
 
     async def _handle(self, msg: ChatMessage) -> Verdict:
         text = sanitize(msg.text, self._max_scan)
         if not text:
-            logger.debug("empty chat line from %s", _shorten(msg.user, 40))
+            logger.debug("empty chat line from %s", shorten(msg.user, 40))
             return Verdict("ignored", "empty", "empty message")
         if text[: len(self._prefix)].casefold() != self._prefix:
-            logger.debug("chat from %s: %s", _shorten(msg.user, 40), _shorten(text))
+            logger.debug("chat from %s: %s", shorten(msg.user, 40), shorten(text))
             return Verdict("ignored", "not_a_command", "not a command")
         name, _, rest = text[len(self._prefix) :].partition(" ")
         name = name.casefold()
@@ -234,14 +189,14 @@ class ChatReader:
         action = self._mod_names.get(name)
         if action is not None:
             return await self._mod(msg, action, name, rest.strip())
-        logger.debug("unknown command from %s: %s", _shorten(msg.user, 40), _shorten(text))
+        logger.debug("unknown command from %s: %s", shorten(msg.user, 40), shorten(text))
         return Verdict("ignored", "unknown_command", "unknown command")
 
     async def _mod(self, msg: ChatMessage, action: ModAction, name: str, rest: str) -> Verdict:
         if not msg.role.is_moderator:
             command = self._commands.prefix + name
             return self._reject(msg, "not_moderator", f"{command} is for moderators")
-        logger.info("moderator %s: %s", _shorten(msg.user, 40), action.value)
+        logger.info("moderator %s: %s", shorten(msg.user, 40), action.value)
         result = self._on_mod(ModCommand(action, msg.user, rest.split(" ", 1)[0][:64]))
         if inspect.isawaitable(result):
             await result
@@ -249,7 +204,7 @@ class ChatReader:
 
     async def _ask(self, msg: ChatMessage, question: str) -> Verdict:
         f = self._filters
-        if self._blocked(_clean_login(msg.user)):
+        if self._blocked(clean_login(msg.user)):
             return self._reject(msg, "blocked", "the user is on the block list")
         if not question:
             return self._reject(msg, "empty", "no question after the command")
@@ -278,11 +233,11 @@ class ChatReader:
             if last is not None and now - last < f.user_cooldown_s:
                 wait = max(1, round(f.user_cooldown_s - (now - last)))
                 return self._reject(msg, "cooldown", f"wait {wait} s", question, wait=wait)
-        login = _clean_login(msg.user)
+        login = clean_login(msg.user)
         asked = Question(
             id=new_id(),
             user=login,
-            display_name=_clean_display_name(msg.display_name, msg.user),
+            display_name=clean_display_name(msg.display_name, msg.user),
             text=question,
             role=msg.role,
             bits=max(0, int(msg.bits)),
@@ -300,17 +255,17 @@ class ChatReader:
         if result.status is AddStatus.MERGED:
             logger.info(
                 "merged question from %s into %s (%d askers): %s",
-                _shorten(msg.user, 40),
+                shorten(msg.user, 40),
                 stored.id,
                 len(stored.askers),
-                _shorten(question),
+                shorten(question),
             )
             return Verdict("merged", "duplicate", "merged with a question in the pool", stored)
         logger.info(
             "accepted question %s from %s: %s",
             stored.id,
-            _shorten(msg.user, 40),
-            _shorten(question),
+            shorten(msg.user, 40),
+            shorten(question),
         )
         return Verdict("accepted", "ok", "in the pool", stored)
 
@@ -327,13 +282,13 @@ class ChatReader:
     ) -> Verdict:
         logger.info(
             "rejected from %s: %s (%s) text=%s",
-            _shorten(msg.user, 40),
+            shorten(msg.user, 40),
             reason,
             detail,
-            _shorten(question if question is not None else msg.text),
+            shorten(question if question is not None else msg.text),
         )
         if reason in self._reply_on:
-            name = _clean_display_name(msg.display_name, msg.user)
+            name = clean_display_name(msg.display_name, msg.user)
             self._send(self._commands.reject_template, name, self._human(reason, wait))
         return Verdict("rejected", reason, detail)
 
@@ -361,7 +316,7 @@ class ChatReader:
             logger.warning("chat reply template %r is broken (%s): plain text sent", template, exc)
             text = f"@{user} {reason}".strip() if reason else f"@{user}"
         # A reply must never be read as a chat command ("/ban", ".timeout").
-        text = text.lstrip("/.").strip()[:_MAX_REPLY_CHARS]
+        text = text.lstrip("/.").strip()[:MAX_REPLY_CHARS]
         if not text:
             return
         try:
