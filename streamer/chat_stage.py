@@ -17,7 +17,7 @@ from streamer.chat.base import ChatSource
 from streamer.chat.console import ConsoleChatSource
 from streamer.chat.replay import ReplayChatSource
 from streamer.config import Settings
-from streamer.messages import ChatEvent, ChatModeration
+from streamer.messages import ChatEvent, ChatModeration, Redemption
 from streamer.reader import ChatReader
 from streamer.secrets import from_env, load_twitch_tokens
 
@@ -98,9 +98,9 @@ class Redeliveries:
 
 
 class ChatStage:
-    """Reads ``source`` until it ends; ``done``/``failed`` say how. Chat messages go to
-    ``reader``, the platform's own moderation events to ``on_moderation``; a message or
-    event delivered twice is handled once."""
+    """Reads ``source`` until it ends; ``done``/``failed`` say how. Chat messages and
+    channel points redemptions go to ``reader``, the platform's own moderation events to
+    ``on_moderation``; a message or event delivered twice is handled once."""
 
     def __init__(
         self,
@@ -127,6 +127,12 @@ class ChatStage:
                     self._on_moderation(event)
                 except Exception:
                     log.exception("handling chat moderation %s failed", event.kind.value)
+                continue
+            if isinstance(event, Redemption):
+                if self.redelivered.seen(event.event_id):
+                    log.info("redemption %s delivered twice: ignored", event.redemption_id[:40])
+                    continue
+                await self.reader.redeem(event)
                 continue
             if self.redelivered.seen(event.message_id):
                 log.info("chat message %s delivered twice: ignored", event.message_id[:40])

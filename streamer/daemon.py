@@ -37,11 +37,13 @@ from streamer.filters import BannedWords
 from streamer.heap import TrimWhenIdle
 from streamer.llm import make_provider
 from streamer.logs import SecretFilter
+from streamer.messages import Role
 from streamer.moderation.blocklist import BlockList
 from streamer.moderation.moderator import Moderator, make_model_check
 from streamer.playback import Playback
 from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
+from streamer.redemptions import RedemptionSettler
 from streamer.sink import NextStage, PrintSink, SegmentQueue, SinkStage
 from streamer.status import StatusServer
 from streamer.store import QuestionStore
@@ -101,7 +103,10 @@ class Daemon:
             on_mod=self.control.on_mod,
             banned=banned,
             blocked=self.control.blocked.__contains__,
+            redemption_role=Role[settings.twitch.channel_points.priority.upper()],
         )
+        # Channel points spent on questions: fulfilled or refunded once they end.
+        self.settler = RedemptionSettler(self.store.redemptions, self.chat.settle_redemption)
         # What is spoken is checked with the same lists, the patterns and the model.
         model_check = make_model_check(settings, self.env)
         self.playback = Playback(self.answers, self.pool, self.reader, closed=lambda: self._closed)
@@ -180,6 +185,7 @@ class Daemon:
             "questions_ended": dict(self.answers.questions),
             "segments_waiting": self.queue.qsize(),
             "chat_stats": self.reader.stats,
+            "redemptions": self.store.redemptions.counts(),
             "next_stage": self.sink.status(),
             "moderation": self.moderator.status(),
             "heap": self.heap.trimmer.status(),
@@ -259,6 +265,7 @@ class Daemon:
             await self.sink.start()
             await self.chat.start()
             self.sender.start()
+            self.settler.start()
             for question in self.pool.queued():  # restored: they keep their order
                 self.answers.create(question)
             scheduler.add_job(
@@ -334,6 +341,7 @@ class Daemon:
         await self.sink.close()  # the publisher may finish the clip on air
         await asyncio.sleep(0)  # its last events (answers played out) are recorded
         await self.sender.close()  # acknowledgments still queued go out first
+        await self.settler.close()  # and the points of answers that just ended
         await self.chat.close()
         await self.provider.aclose()
         await self.moderator.close()

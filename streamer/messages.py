@@ -136,7 +136,29 @@ class ChatModeration:
     event_id: str = ""  # the platform's notification id (delivered at least once)
 
 
-ChatEvent = ChatMessage | ChatModeration
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """Channel points spent on a question: a viewer redeemed the channel's question
+    reward (Twitch EventSub ``channel.channel_points_custom_reward_redemption.add``)."""
+
+    redemption_id: str
+    reward_id: str
+    user: str  # login, lower case
+    text: str  # what the viewer typed: the question
+    display_name: str = ""
+    user_id: str = ""
+    # Twitch's status: "unfulfilled" (ours to fulfil or refund), or "fulfilled" when the
+    # reward skips the request queue (nothing to settle).
+    status: str = "unfulfilled"
+    received_at: float = field(default_factory=time.time)  # wall clock, seconds
+
+    @property
+    def event_id(self) -> str:
+        """A natural key: Twitch may deliver the same redemption twice."""
+        return f"redemption:{self.redemption_id}"
+
+
+ChatEvent = ChatMessage | ChatModeration | Redemption
 
 
 @dataclass(frozen=True, slots=True)

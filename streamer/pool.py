@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 from streamer.config import PoolSettings
-from streamer.messages import Question
+from streamer.messages import Question, Redemption
 from streamer.pool_policy import choose, effective_level, normalize_text, priority_level
 from streamer.pool_types import (
     REASON_CLEARED_BY_MODERATOR,
@@ -113,8 +113,38 @@ class QuestionPool:
 
     # ------------------------------------------------------------------ adding
 
-    def add(self, question: Question) -> AddResult:
-        """Store an accepted question, merge it into a waiting duplicate, or refuse it."""
+    def add(self, question: Question, *, redemption: Redemption | None = None) -> AddResult:
+        """Store an accepted question, merge it into a waiting duplicate, or refuse it.
+
+        ``redemption``: the channel points spent on it, recorded with the question in one
+        transaction (fulfilled or refunded when the question ends; refunded at once when
+        the pool is full)."""
+        with self._store.transaction():
+            result = self._add(question)
+            if redemption is not None:
+                if result.status is AddStatus.POOL_FULL:
+                    self.refuse_redemption(redemption, "the question pool is full")
+                else:
+                    self._store.redemptions.add(
+                        redemption.redemption_id, redemption.reward_id, redemption.user,
+                        self._clock(), question_id=result.question.id,
+                        settled=None if redemption.status == "unfulfilled" else "auto",
+                    )  # fmt: skip
+        return result
+
+    def refuse_redemption(self, redemption: Redemption, reason: str) -> None:
+        """A redemption that asks no question: its points are to be refunded."""
+        auto = redemption.status != "unfulfilled"  # Twitch settled it already
+        self._store.redemptions.add(
+            redemption.redemption_id, redemption.reward_id, redemption.user, self._clock(),
+            target="CANCELED", reason=reason, settled="auto" if auto else None,
+        )  # fmt: skip
+
+    def redemption_known(self, redemption_id: str) -> bool:
+        """Whether this redemption was handled before (Twitch delivers at least once)."""
+        return self._store.redemptions.known(redemption_id)
+
+    def _add(self, question: Question) -> AddResult:
         now = self._clock()
         self._expire(now)
         norm = normalize_text(question.text)

@@ -23,7 +23,15 @@ from typing import Literal
 
 from streamer.config import CommandSettings, FilterSettings
 from streamer.filters import BannedWords, find_link, sanitize
-from streamer.messages import ChatMessage, ModAction, ModCommand, Question, new_id
+from streamer.messages import (
+    ChatMessage,
+    ModAction,
+    ModCommand,
+    Question,
+    Redemption,
+    Role,
+    new_id,
+)
 from streamer.pool import AddStatus, QuestionPool
 from streamer.reader_names import (
     MAX_REPLY_CHARS,
@@ -92,8 +100,10 @@ class ChatReader:
         banned: BannedWords | None = None,
         clock: Callable[[], float] = time.monotonic,
         blocked: Callable[[str], bool] = lambda user: False,
+        redemption_role: Role = Role.VIP,
     ) -> None:
         self._commands = commands
+        self._redemption_role = redemption_role  # the priority of channel points questions
         self._blocked = blocked  # the local block list (moderation.blocked_users_file)
         self._filters = filters
         self._pool = pool
@@ -156,6 +166,32 @@ class ChatReader:
         self._count(verdict)
         return verdict
 
+    async def redeem(self, redemption: Redemption) -> Verdict:
+        """Channel points spent on a question: the checks of ``!ask`` but the cooldown
+        (the reward has its own), at ``redemption_role``'s priority. A refused one is
+        refunded (recorded for the settler). Never raises on its content."""
+        msg = ChatMessage(
+            user=redemption.user, text=redemption.text, display_name=redemption.display_name,
+            user_id=redemption.user_id, message_id="", received_at=redemption.received_at,
+        )  # fmt: skip
+        try:
+            if self._pool.redemption_known(redemption.redemption_id):
+                verdict = Verdict("ignored", "duplicate", "redemption handled before")
+            else:
+                text = sanitize(redemption.text, self._max_scan)
+                verdict = await self._ask(msg, text, redemption)
+                if verdict.outcome == "rejected" and verdict.reason != "pool_full":
+                    self._pool.refuse_redemption(redemption, f"{verdict.reason}: {verdict.detail}")
+        except Exception:
+            logger.exception("internal error on a redemption from %s", shorten(redemption.user))
+            verdict = Verdict("rejected", "internal_error", "internal error; see the log")
+            try:
+                self._pool.refuse_redemption(redemption, "internal error")
+            except Exception:
+                logger.exception("could not record the refund of a redemption")
+        self._count(verdict)
+        return verdict
+
     def queued(self, question: Question, position: int) -> None:
         """Tell the asker the question was picked and where it is in line (1 = next)."""
         template = self._commands.queued_template
@@ -202,32 +238,38 @@ class ChatReader:
             await result
         return Verdict("command", "ok", action.value)
 
-    async def _ask(self, msg: ChatMessage, question: str) -> Verdict:
+    async def _ask(
+        self, msg: ChatMessage, question: str, redemption: Redemption | None = None
+    ) -> Verdict:
         f = self._filters
+        paid = redemption is not None
         if self._blocked(clean_login(msg.user)):
-            return self._reject(msg, "blocked", "the user is on the block list")
+            return self._reject(msg, "blocked", "the user is on the block list", paid=paid)
         if not question:
-            return self._reject(msg, "empty", "no question after the command")
+            what = "no text with the redemption" if paid else "no question after the command"
+            return self._reject(msg, "empty", what, paid=paid)
         if len(question) < f.min_chars:
             return self._reject(
-                msg, "too_short", f"{len(question)} characters, minimum {f.min_chars}", question
-            )
+                msg, "too_short", f"{len(question)} characters, minimum {f.min_chars}", question,
+                paid=paid,
+            )  # fmt: skip
         if len(question) > f.max_chars:
             size = f"{len(question)}+" if len(msg.text) > self._max_scan else str(len(question))
             return self._reject(
-                msg, "too_long", f"{size} characters, maximum {f.max_chars}", question
-            )
+                msg, "too_long", f"{size} characters, maximum {f.max_chars}", question,
+                paid=paid,
+            )  # fmt: skip
         if not f.allow_links:
             link = find_link(question)
             if link is not None:
-                return self._reject(msg, "link", "contains a link", question)
+                return self._reject(msg, "link", "contains a link", question, paid=paid)
         word = self._banned.find(question)
         if word is not None:
             logger.debug("banned word matched: %r", word)
-            return self._reject(msg, "banned_word", "contains a banned word", question)
+            return self._reject(msg, "banned_word", "contains a banned word", question, paid=paid)
         key = msg.user.casefold()
         now = self._clock()
-        exempt = msg.role.is_moderator or f.user_cooldown_s <= 0
+        exempt = paid or msg.role.is_moderator or f.user_cooldown_s <= 0
         if not exempt:
             last = self._last_accepted.get(key)
             if last is not None and now - last < f.user_cooldown_s:
@@ -239,15 +281,15 @@ class ChatReader:
             user=login,
             display_name=clean_display_name(msg.display_name, msg.user),
             text=question,
-            role=msg.role,
+            role=min(msg.role, self._redemption_role) if paid else msg.role,
             bits=max(0, int(msg.bits)),
             asked_at=msg.received_at,
             askers=(login,),
             message_id=str(msg.message_id)[:128],
         )
-        result = self._pool.add(asked)
+        result = self._pool.add(asked, redemption=redemption)
         if result.status is AddStatus.POOL_FULL:
-            return self._reject(msg, "pool_full", "the question pool is full", question)
+            return self._reject(msg, "pool_full", "the question pool is full", question, paid=paid)
         if not exempt:
             self._remember(key, now)
         stored = result.question
@@ -279,6 +321,7 @@ class ChatReader:
         question: str | None = None,
         *,
         wait: int = 0,
+        paid: bool = False,
     ) -> Verdict:
         logger.info(
             "rejected from %s: %s (%s) text=%s",
@@ -287,9 +330,10 @@ class ChatReader:
             detail,
             shorten(question if question is not None else msg.text),
         )
-        if reason in self._reply_on:
+        if reason in self._reply_on or paid:  # a viewer who paid always hears why
             name = clean_display_name(msg.display_name, msg.user)
-            self._send(self._commands.reject_template, name, self._human(reason, wait))
+            why = self._human(reason, wait) + (" (your points are refunded)" if paid else "")
+            self._send(self._commands.reject_template, name, why)
         return Verdict("rejected", reason, detail)
 
     def _human(self, reason: Reason, wait: int) -> str:

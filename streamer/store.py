@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from streamer.messages import Question, Role
 from streamer.store_asks import AskLog
+from streamer.store_redemptions import RedemptionLog
 from streamer.store_schema import (
     ACTIVE,
     FINISHED,
@@ -88,6 +89,7 @@ class QuestionStore:
         self._busy_timeout_s = busy_timeout_s
         self._depth = 0
         self.asks = AskLog(lambda: self._conn, self.transaction)
+        self.redemptions = RedemptionLog(lambda: self._conn, self.transaction)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = self._open()
@@ -313,8 +315,9 @@ class QuestionStore:
     ) -> list[str]:
         """``sources`` (default: any active) -> done/dropped; returns the ids that moved.
 
-        ``outcome`` is how the answer ended (None: the question never got one).
-        Prunes the finished rows beyond ``keep_finished``.
+        ``outcome`` is how the answer ended (None: the question never got one). Channel
+        points spent on the moved questions are to be fulfilled (done) or refunded
+        (dropped) from now on. Prunes the finished rows beyond ``keep_finished``.
         """
         moved: list[str] = []
         src = list(sources)
@@ -329,6 +332,9 @@ class QuestionStore:
                 ):
                     moved.append(question_id)
             if moved:
+                self.redemptions.resolve(
+                    moved, "FULFILLED" if status is Status.DONE else "CANCELED", reason
+                )
                 self.prune()
         return moved
 

@@ -3,10 +3,12 @@
 ``QuestionStore`` (``store.py``) holds the queries; this module holds what a row is and
 how a file becomes a usable connection:
 
-* schema version 3 (``PRAGMA user_version``); older files are upgraded in place: a
+* schema version 4 (``PRAGMA user_version``); older files are upgraded in place: a
   version-1 file (before answers had their own end state) gets the ``outcome`` column,
-  and a version-1 or -2 file the ``asks`` table (which chat message asked which
-  question, so a moderator's deletion can find it);
+  a version-1 or -2 file the ``asks`` table (which chat message asked which
+  question, so a moderator's deletion can find it), and every older file the
+  ``redemptions`` table (channel points spent on a question, settled on Twitch once
+  the question ends);
 * a file SQLite reports as corrupt, or that is not a database, or whose ``questions``
   table lacks columns, raises ``Unusable`` (the store moves it aside);
 * a file written by a newer program raises ``StoreError`` and is left untouched.
@@ -28,7 +30,7 @@ from streamer.messages import Question, Role
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # SQLite primary result codes that mean "this file is damaged or not a database".
 _SQLITE_CORRUPT = 11
@@ -85,6 +87,26 @@ CREATE TABLE IF NOT EXISTS asks (
     asked_at     REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS asks_question ON asks (question_id);
+"""
+
+# One row per channel points redemption that asked a question (or was refused): what
+# Twitch must be told once the question ends (FULFILLED or CANCELED = refunded).
+REDEMPTIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS redemptions (
+    redemption_id TEXT PRIMARY KEY,        -- Twitch's redemption id
+    reward_id     TEXT NOT NULL,
+    question_id   TEXT,                    -- NULL: refused before it became a question
+    user          TEXT NOT NULL,
+    redeemed_at   REAL NOT NULL,
+    target        TEXT CHECK (target IN ('FULFILLED', 'CANCELED')),  -- NULL: not ended yet
+    reason        TEXT,                    -- why it is refunded
+    settled       TEXT,                    -- NULL: Twitch not told yet; else what became of it
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_try      REAL NOT NULL DEFAULT 0, -- wall clock: not before (after a failed try)
+    last_error    TEXT
+);
+CREATE INDEX IF NOT EXISTS redemptions_question ON redemptions (question_id);
+CREATE INDEX IF NOT EXISTS redemptions_due ON redemptions (settled, target);
 """
 
 COLUMNS = (
@@ -197,16 +219,17 @@ def prepare(conn: sqlite3.Connection, path: Path, synchronous: Literal["NORMAL",
     if version == 0:
         # One transaction: the tables and the version appear together or not at all.
         conn.executescript(
-            f"BEGIN IMMEDIATE; {_SCHEMA} {ASKS_SCHEMA} "
+            f"BEGIN IMMEDIATE; {_SCHEMA} {ASKS_SCHEMA} {REDEMPTIONS_SCHEMA} "
             f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
-    elif version in (1, 2):
+    elif version in (1, 2, 3):
         missing = [c for c in COLUMNS if c != "outcome" and c not in _columns(conn)]
         if missing:
             raise Unusable(f"table 'questions' lacks columns {missing}")
         add = "ALTER TABLE questions ADD COLUMN outcome TEXT; " if version == 1 else ""
         conn.executescript(
-            f"BEGIN IMMEDIATE; {add}{ASKS_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            f"BEGIN IMMEDIATE; {add}{ASKS_SCHEMA} {REDEMPTIONS_SCHEMA} "
+            f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
         logger.info(
             "question database %s upgraded from schema version %d to %d",

@@ -70,12 +70,12 @@ async def twitch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterat
         set_twitchio_endpoints(*endpoints)
 
 
-def make_settings(tmp_path: Path, twitch: FakeTwitch, **sections: Any) -> Settings:
+def make_settings(tmp_path: Path, fake: FakeTwitch, /, **sections: Any) -> Settings:
     raw: dict[str, Any] = {
         "data_dir": str(tmp_path / "data"),
         "log": {"file": False},
         "chat": {"source": "twitch"},
-        "twitch": twitch.settings().model_dump(mode="json"),
+        "twitch": fake.settings().model_dump(mode="json"),
         "pool": {"interval_s": 0.05, "policy": "fifo"},
         "filters": {"user_cooldown_s": 0},
     }

@@ -12,6 +12,15 @@ class ChatSendError(Exception):
     """A chat message could not be sent (the caller logs it and goes on)."""
 
 
+class RedemptionSettleError(Exception):
+    """The platform could not be told what became of a redemption. ``final`` is set
+    (the outcome to record: "gone", "refused") when trying again cannot help."""
+
+    def __init__(self, message: str, final: str | None = None) -> None:
+        super().__init__(message)
+        self.final = final
+
+
 class ChatSource(abc.ABC):
     """Produces ``ChatMessage``s (and ``ChatModeration`` events) and sends plain chat
     lines back.
@@ -45,6 +54,12 @@ class ChatSource(abc.ABC):
         raises, the daemon logs it, calls ``close()`` and ``start()`` again with backoff.
         A replay or console source simply ends."""
         return False
+
+    async def settle_redemption(self, reward_id: str, redemption_id: str, status: str) -> None:
+        """Tell the platform a redemption is ``FULFILLED`` or ``CANCELED`` (refunded);
+        ``RedemptionSettleError`` when it cannot. Only a source that yields
+        ``Redemption``s (Twitch) has anything to settle."""
+        raise RedemptionSettleError(f"chat {self.name} has no channel points", "unsupported")
 
     @property
     def bot_is_moderator(self) -> bool:

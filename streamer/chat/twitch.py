@@ -42,7 +42,7 @@ import warnings
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
-from streamer.chat.base import ChatSendError, ChatSource
+from streamer.chat.base import ChatSendError, ChatSource, RedemptionSettleError
 from streamer.chat.twitch_client import (
     CLOSE_TIMEOUT_S,
     MAX_MESSAGE_LEN,
@@ -61,6 +61,7 @@ from streamer.chat.twitch_client import (
     twitchio_endpoints,
 )
 from streamer.chat.twitch_moderation import add_broadcaster, subscribe_moderation
+from streamer.chat.twitch_points import settle, to_redemption
 from streamer.chat.twitch_tokens import TokenKeeper
 from streamer.config import TwitchSettings
 from streamer.messages import ChatEvent, ChatModeration
@@ -353,6 +354,12 @@ class TwitchChatSource(ChatSource):
             self._queue.append(event)
             self._wakeup.set()
 
+    def _on_redemption(self, payload: twitchio.ChannelPointsRedemptionAdd) -> None:
+        reward = self.settings.channel_points.reward_id
+        if payload.broadcaster.id == self.settings.owner_id and payload.reward.id == reward:
+            self._queue.append(to_redemption(payload))
+            self._wakeup.set()
+
     async def messages(self) -> AsyncGenerator[ChatEvent, None]:
         """Messages of the current run; ends after ``close()`` or when the client stops
         (the unread rest is kept for the next run), and at once after a restart."""
@@ -376,6 +383,13 @@ class TwitchChatSource(ChatSource):
         if len(text) > MAX_MESSAGE_LEN:
             raise ChatSendError(f"chat message has {len(text)} characters; Twitch allows 500")
         await send_chat(client, self.settings, text, self._send_timeout_s)
+
+    async def settle_redemption(self, reward_id: str, redemption_id: str, status: str) -> None:
+        client = self._client
+        if client is None or self._stopped:
+            raise RedemptionSettleError("Twitch chat is not connected")
+        async with asyncio.timeout(self._send_timeout_s):
+            await settle(client, self.settings, reward_id, redemption_id, status)
 
     # ------------------------------------------------------------------ tokens
 

@@ -231,6 +231,11 @@ class _Client(twitchio.Client):
     async def event_ban(self, payload: twitchio.ChannelBan) -> None:
         self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
 
+    async def event_custom_redemption_add(
+        self, payload: twitchio.ChannelPointsRedemptionAdd
+    ) -> None:
+        self._source._on_redemption(payload)
+
     async def event_subscription_revoked(self, payload: Any) -> None:
         await self._source._on_revoked(self, str(payload.type), str(payload.status.value))
 

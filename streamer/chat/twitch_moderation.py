@@ -13,6 +13,7 @@ import warnings
 from typing import Any
 
 from streamer.chat.twitch_client import _http_reason, moderation_subscriptions
+from streamer.chat.twitch_points import MANAGE_SCOPE, redemption_subscription
 from streamer.config import TwitchSettings
 from streamer.secrets import TwitchTokens
 
@@ -68,3 +69,34 @@ async def subscribe_moderation(
             "moderator's `!block user` still works"
         )
     logger.info("Twitch moderation seen: %s", ", ".join(seen) or "none")
+    await _subscribe_points(client, settings, broadcaster_scopes)
+
+
+async def _subscribe_points(
+    client: Any, settings: TwitchSettings, broadcaster_scopes: list[str]
+) -> None:
+    """Channel points as questions, when a reward is named and the broadcaster's token
+    may see its redemptions; else said once, never fatal."""
+    if not settings.channel_points.reward_id:
+        return
+    subscription = redemption_subscription(settings, broadcaster_scopes)
+    if subscription is None:
+        logger.warning(
+            "channel points: redemptions are not seen: they need the broadcaster's own "
+            "token with %s (`streamer twitch login --broadcaster`)", MANAGE_SCOPE,
+        )  # fmt: skip
+        return
+    try:
+        await client.subscribe_websocket(subscription, token_for=settings.owner_id)
+    except HTTPException as exc:
+        logger.warning("channel points: redemptions are not seen (%s)", _http_reason(exc))
+        return
+    if MANAGE_SCOPE not in broadcaster_scopes:
+        logger.warning(
+            "channel points: redemptions are questions, but they cannot be refunded or "
+            "fulfilled: the broadcaster's token lacks %s", MANAGE_SCOPE,
+        )  # fmt: skip
+    logger.info(
+        "channel points: redemptions of reward %s are questions",
+        settings.channel_points.reward_id,
+    )

@@ -10,6 +10,7 @@ fix) and ``load`` (YAML, ``--set``, paths and files).
 
 from streamer.config.chat import (
     DEFAULT_REPLY_ON,
+    ChannelPointsSettings,
     ChatSettings,
     CommandSettings,
     FilterSettings,
@@ -48,6 +49,7 @@ __all__ = [
     "OPENAI_CATEGORIES",
     "SECRET_KEYS",
     "AvatarSettings",
+    "ChannelPointsSettings",
     "ChatSettings",
     "CommandSettings",
     "ConfigError",

@@ -121,6 +121,15 @@ class PoolSettings(_Model):
     max_attempts: int = Field(default=2, ge=1)
 
 
+class ChannelPointsSettings(_Model):
+    # The custom reward whose redemptions are questions (its text is the question); ""
+    # = off. `streamer twitch reward create --title ... --cost ...` makes one and prints
+    # its id. Refunds and fulfilment work only for a reward made with this client id.
+    reward_id: str = ""
+    # Priority of these questions with pool.policy: priority (at least this level).
+    priority: Literal["moderator", "vip", "subscriber", "first_time", "viewer"] = "vip"
+
+
 class TwitchSettings(_Model):
     # Your application's client id (dev.twitch.tv/console). Not a secret.
     client_id: str = ""
@@ -141,6 +150,9 @@ class TwitchSettings(_Model):
     # in the other channels, or accept them as questions. Either way only badges in this
     # channel grant rights here (a moderator there is a viewer here).
     shared_chat: Literal["ignore", "accept"] = "ignore"
+    # Channel points as questions (needs the broadcaster's token: `streamer twitch login
+    # --broadcaster`): rejected, expired, dropped or moderated ones are refunded.
+    channel_points: ChannelPointsSettings = Field(default_factory=ChannelPointsSettings)
     # Advanced: other servers (tests, proxies).
     api_url: str = "https://api.twitch.tv/helix/"
     auth_url: str = "https://id.twitch.tv/"

@@ -5,7 +5,9 @@ Event bodies follow Twitch's EventSub reference (``channel.chat.message_delete``
 do the authorization rules the fake applies when a client subscribes to them
 (``SUBSCRIPTION_RULES``): the chat ones ride on the reading user's ``user:read:chat``
 and need ``user_id`` to be that user; ``channel.ban`` needs the broadcaster's own token
-with ``channel:moderate`` (a moderator bot's token is refused, as on Twitch).
+with ``channel:moderate`` (a moderator bot's token is refused, as on Twitch), and channel
+points redemptions the broadcaster's token with ``channel:read:redemptions`` or
+``channel:manage:redemptions``.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-# type -> (scope the token needs, the condition field that must be the token's user)
-SUBSCRIPTION_RULES: dict[str, tuple[str, str]] = {
-    "channel.chat.message": ("user:read:chat", "user_id"),
-    "channel.chat.message_delete": ("user:read:chat", "user_id"),
-    "channel.chat.clear_user_messages": ("user:read:chat", "user_id"),
-    "channel.chat.clear": ("user:read:chat", "user_id"),
-    "channel.ban": ("channel:moderate", "broadcaster_user_id"),
+# type -> (scopes of which the token needs one, the condition field that must be the
+# token's user)
+SUBSCRIPTION_RULES: dict[str, tuple[tuple[str, ...], str]] = {
+    "channel.chat.message": (("user:read:chat",), "user_id"),
+    "channel.chat.message_delete": (("user:read:chat",), "user_id"),
+    "channel.chat.clear_user_messages": (("user:read:chat",), "user_id"),
+    "channel.chat.clear": (("user:read:chat",), "user_id"),
+    "channel.ban": (("channel:moderate",), "broadcaster_user_id"),
+    "channel.channel_points_custom_reward_redemption.add": (
+        ("channel:read:redemptions", "channel:manage:redemptions"),
+        "broadcaster_user_id",
+    ),
 }
 
 
@@ -73,4 +80,25 @@ def ban(owner: Any, target: Any, moderator: Any, *, timeout_s: int | None = None
         "banned_at": _iso(now),
         "ends_at": ends,
         "is_permanent": timeout_s is None,
+    }
+
+
+def redemption(owner: Any, user: Any, reward: dict[str, Any], redemption_id: str, text: str,
+               status: str) -> dict[str, Any]:  # fmt: skip
+    """``channel.channel_points_custom_reward_redemption.add`` (version 1)."""
+    return {
+        "id": redemption_id,
+        **_broadcaster(owner),
+        "user_id": user.id,
+        "user_login": user.login,
+        "user_name": user.display_name,
+        "user_input": text,
+        "status": status,
+        "reward": {
+            "id": reward["id"],
+            "title": reward["title"],
+            "cost": reward["cost"],
+            "prompt": reward["prompt"],
+        },
+        "redeemed_at": _iso(datetime.datetime.now(datetime.UTC)),
     }

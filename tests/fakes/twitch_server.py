@@ -19,6 +19,10 @@ Helix (``api_url``, real: https://api.twitch.tv/helix/), each request needs the
     ``POST /helix/eventsub/subscriptions`` websocket transport; the user token must be
                                            the ``user_id`` of the condition.
     ``POST /helix/chat/messages``          broadcaster_id, sender_id, message (<= 500).
+    ``/helix/channel_points/...``          custom rewards and redemption updates
+                                           (``twitch_points.py``: ``FakeTwitch.points``).
+    Every Helix answer has ``Ratelimit-*`` headers; an empty bucket answers 429
+    (``limit_helix`` shrinks it).
 
 EventSub WebSocket (``eventsub_url``, real: wss://eventsub.wss.twitch.tv/ws)
     ``session_welcome`` on connect, ``session_keepalive`` after ``keepalive_timeout_seconds``
@@ -54,6 +58,7 @@ from streamer.config import TwitchSettings
 from streamer.secrets import TwitchTokens
 from tests.fakes import twitch_events
 from tests.fakes.twitch_events import SUBSCRIPTION_RULES
+from tests.fakes.twitch_points import HELIX_BUCKET, FakeChannelPoints, HelixBucket, rate_limited
 
 BOT_SCOPES = ("user:read:chat", "user:write:chat", "user:bot")
 CHAT_MESSAGE = "channel.chat.message"
@@ -215,6 +220,8 @@ class FakeTwitch:
         self.keepalive_floor_s = 10.0
         self.keepalives_sent = 0
         self._changed = asyncio.Condition()
+        self.points = FakeChannelPoints(self)  # custom rewards and their redemptions
+        self.helix = HelixBucket()  # Helix's rate limit (Ratelimit-* headers, 429)
         self._runner: web.AppRunner | None = None
         self._port = 0
 
@@ -244,7 +251,9 @@ class FakeTwitch:
         await self.close()
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[rate_limited])
+        app[HELIX_BUCKET] = self.helix
+        self.points.add_routes(app)
         app.router.add_post("/oauth2/token", self._oauth_token)
         app.router.add_get("/oauth2/validate", self._oauth_validate)
         app.router.add_post("/oauth2/device", self._oauth_device)
@@ -327,6 +336,12 @@ class FakeTwitch:
         for token in self._tokens.values():
             if token.user_id is not None:
                 token.alive = False
+
+    def limit_helix(self, limit: int, window_s: float) -> None:
+        """Shrink Helix's rate-limit bucket to ``limit`` requests per ``window_s``, starting
+        full now (Twitch's own is 800 points a minute)."""
+        self.helix.limit, self.helix.window_s = limit, window_s
+        self.helix.remaining, self.helix.reset_at = limit, time.time() + window_s
 
     def revoke_refresh_tokens(self) -> None:
         """Every refresh token dies too: the user must log in again."""
@@ -447,16 +462,26 @@ class FakeTwitch:
         await self.notify(CHAT_MESSAGE, event, times=times)
         return message_id
 
-    async def notify(self, sub_type: str, event: dict[str, Any], *, times: int = 1) -> int:
+    async def notify(
+        self,
+        sub_type: str,
+        event: dict[str, Any],
+        *,
+        times: int = 1,
+        narrow: Mapping[str, str] | None = None,
+    ) -> int:
         """Send ``event`` to every session subscribed to ``sub_type`` for the owner;
         ``times`` > 1 sends the same notification again (same message id), as Twitch's
-        at-least-once delivery may. Returns the sessions reached."""
+        at-least-once delivery may. ``narrow``: optional condition fields (a reward id)
+        that a subscription either leaves empty or sets to these values. Returns the
+        sessions reached."""
         subs = [
             s
             for s in self._subscriptions.values()
             if s.type == sub_type
             and s.condition.get("broadcaster_user_id") == self.owner.id
             and s.session_id in self._sessions
+            and all(s.condition.get(k) in (None, "", v) for k, v in (narrow or {}).items())
         ]
         for sub in subs:
             session = self._sessions[sub.session_id]
@@ -740,10 +765,10 @@ class FakeTwitch:
         rule = SUBSCRIPTION_RULES.get(str(body.get("type")))
         if rule is None:
             return _error(400, f"this fake does not know the type {body.get('type')!r}")
-        scope, user_field = rule
+        scopes, user_field = rule
         if condition.get(user_field) != auth.user_id:
             return _error(403, "subscription missing proper authorization")
-        if scope not in auth.scopes:
+        if not any(scope in auth.scopes for scope in scopes):
             return _error(403, "subscription missing proper authorization")
         for existing in self._subscriptions.values():
             if (existing.type, existing.condition, existing.session_id) == (
