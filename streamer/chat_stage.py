@@ -19,7 +19,7 @@ from streamer.chat.replay import ReplayChatSource
 from streamer.config import Settings
 from streamer.messages import ChatEvent, ChatModeration, Redemption
 from streamer.reader import ChatReader
-from streamer.secrets import from_env, load_twitch_tokens
+from streamer.secrets import SecretError, from_env, load_twitch_tokens
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,12 @@ def make_chat_source(
         env=env,
     )
     broadcaster = None
-    if settings.broadcaster_token_file.is_file():  # `streamer twitch login --broadcaster`
-        broadcaster = load_twitch_tokens(settings.broadcaster_token_file, env={})
+    own_account = settings.twitch.bot_id == settings.twitch.owner_id  # one token for both
+    if settings.broadcaster_token_file.is_file() and not own_account:
+        try:  # `streamer twitch login --broadcaster`: optional, never a reason not to start
+            broadcaster = load_twitch_tokens(settings.broadcaster_token_file, env={})
+        except SecretError as exc:
+            log.warning("the broadcaster's Twitch token is not used: %s", exc)
     return TwitchChatSource(
         settings.twitch, tokens, secret, token_path=settings.token_file, on_secret=on_secret,
         broadcaster_tokens=broadcaster, broadcaster_token_path=settings.broadcaster_token_file,

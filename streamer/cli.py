@@ -193,15 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     twitch = sub.add_parser("twitch", help="Twitch account set-up")
     twitch_sub = twitch.add_subparsers(dest="twitch_command", required=True, metavar="ACTION")
-    login = twitch_sub.add_parser(
-        "login", help="log the bot account in (device code) and store its token (mode 0600)"
-    )
-    _add_config_args(login)
-    login.add_argument(
-        "--broadcaster",
-        action="store_true",
-        help="log the broadcaster in instead (bans and timeouts are seen with its token)",
-    )
+    from streamer.cli_twitch import add_arguments as add_twitch_arguments
+
+    add_twitch_arguments(twitch_sub, _add_config_args)
     return parser
 
 

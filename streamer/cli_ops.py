@@ -1,4 +1,4 @@
-"""``streamer doctor``, ``voice``, ``twitch login``, ``status`` and ``rtmp-server``."""
+"""``streamer doctor``, ``voice``, ``twitch``, ``status`` and ``rtmp-server``."""
 
 from __future__ import annotations
 
@@ -42,13 +42,6 @@ def cmd_voice(args: argparse.Namespace) -> int:
 
 
 def cmd_twitch(args: argparse.Namespace) -> int:
-    from streamer.chat.twitch_login import (
-        BOT_SCOPES,
-        BROADCASTER_SCOPES,
-        TwitchLoginError,
-        device_code_login,
-    )
-
     try:
         settings = _load(args)
     except ConfigError as exc:
@@ -60,31 +53,13 @@ def cmd_twitch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    broadcaster = bool(getattr(args, "broadcaster", False))
-    if broadcaster and not settings.twitch.owner_id:
-        print("error: set twitch.owner_id (the broadcaster's user id) first", file=sys.stderr)
-        return EXIT_CONFIG
-    path = settings.broadcaster_token_file if broadcaster else settings.token_file
-    scopes = BROADCASTER_SCOPES if broadcaster else BOT_SCOPES
-    if broadcaster:
-        print("log in as the BROADCASTER (the channel's own account), not the bot")
-    try:
-        tokens = asyncio.run(device_code_login(settings.twitch, scopes=scopes, token_path=path))
-    except TwitchLoginError as exc:
-        print(f"login failed: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    if broadcaster and tokens.user_id != settings.twitch.owner_id:
-        path.unlink(missing_ok=True)
-        print(
-            f"login failed: that is {tokens.login} ({tokens.user_id}), not the broadcaster "
-            f"twitch.owner_id {settings.twitch.owner_id}: log in with the channel's account",
-            file=sys.stderr,
-        )
-        return EXIT_FAIL
-    print(
-        f"logged in as {tokens.login} (user id {tokens.user_id}); token saved to {path} (mode 0600)"
-    )
-    return EXIT_OK
+    if args.twitch_command == "reward":
+        from streamer.cli_twitch import cmd_reward
+
+        return cmd_reward(args, settings)
+    from streamer.cli_twitch import cmd_login
+
+    return cmd_login(args, settings)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

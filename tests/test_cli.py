@@ -60,7 +60,9 @@ async def test_twitch_login_command_stores_a_private_token(tmp_path: Path) -> No
     assert tokens.user_id == twitch.bot.id
 
 
-async def test_twitch_login_broadcaster_stores_the_channels_own_token(tmp_path: Path) -> None:
+async def test_twitch_login_broadcaster_stores_the_channels_own_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     async with FakeTwitch(device_interval_s=0) as twitch:
         config = tmp_path / "channel.yaml"
         config.write_text(
@@ -79,9 +81,43 @@ async def test_twitch_login_broadcaster_stores_the_channels_own_token(tmp_path: 
         assert not path.exists()
         twitch.device_flow(pending_polls=0, approver=twitch.owner)
         assert await asyncio.to_thread(main, args) == 0
-    tokens = load_twitch_tokens(path, env={})
+        good = load_twitch_tokens(path, env={})
+        # A second login with the wrong account keeps the good token.
+        twitch.device_flow(pending_polls=0)
+        assert await asyncio.to_thread(main, args) == 1
+        tokens = load_twitch_tokens(path, env={})
+        assert tokens == good
+        # The broadcaster's token creates the question reward, owned by our client id.
+        create = ["twitch", "reward", "create", "--title", "Ask the avatar", "--cost", "250"]
+        assert await asyncio.to_thread(main, [*create, "--config", str(config)]) == 0
+        (reward,) = twitch.points.rewards.values()
+        assert (reward["title"], reward["cost"], reward["_client_id"]) == (
+            "Ask the avatar", 250, twitch.client_id,
+        )  # fmt: skip
+        assert reward["is_user_input_required"] is True
+        # The same title twice: Twitch's reason, exit 1.
+        assert await asyncio.to_thread(main, [*create, "--config", str(config)]) == 1
     assert tokens.user_id == twitch.owner.id
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    out, err = capsys.readouterr()
+    assert f'reward_id: "{reward["id"]}"' in out
+    assert "CREATE_CUSTOM_REWARD_DUPLICATE_REWARD" in err
+
+
+async def test_a_bot_on_the_broadcasters_own_account_gets_one_token(tmp_path: Path) -> None:
+    """bot_id == owner_id: one login asks for the scopes of both and fills token_file."""
+    async with FakeTwitch(device_interval_s=0) as twitch:
+        config = tmp_path / "channel.yaml"
+        settings = twitch.settings(bot_id=twitch.owner.id).model_dump(mode="json")
+        config.write_text(yaml.safe_dump({"data_dir": "data", "twitch": settings}), "utf-8")
+        twitch.device_flow(pending_polls=0, approver=twitch.owner)
+        args = ["twitch", "login", "--broadcaster", "--config", str(config)]
+        assert await asyncio.to_thread(main, args) == 0
+        devices = list(twitch._devices.values())
+    assert not (tmp_path / "data" / "twitch_broadcaster_tokens.json").exists()
+    tokens = load_twitch_tokens(tmp_path / "data" / "twitch_tokens.json", env={})
+    assert tokens.user_id == twitch.owner.id
+    assert set(devices[0].scopes) >= {"user:read:chat", "user:write:chat", "channel:moderate"}
 
 
 def test_twitch_login_needs_a_client_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

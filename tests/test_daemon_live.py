@@ -524,7 +524,8 @@ async def test_twitch_moderation_reaches_the_answers(
     assert len([s for s in ended.values() if s.question.user == "alice"]) == 1  # asked once
     assert (ended["alice"].status, ended["alice"].outcome) == (Status.DROPPED, "moderated")
     assert "deleted" in str(ended["bob"].reason)
-    assert "banned or timed out by mod" in str(ended["erin"].reason)
+    # Twitch clears a banned user's messages too: whichever notification comes first.
+    assert ended["erin"].reason in ("user banned or timed out by mod", "user cleared")
     assert "chat cleared" in str(ended["frank"].reason)
     # Nothing of the deleted, banned or cleared questions reached the next stage.
     handed = {i.answer_id for i in sink.items}

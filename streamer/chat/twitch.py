@@ -135,6 +135,7 @@ class TwitchChatSource(ChatSource):
         self._run_id = 0  # one per start(); a messages() iterator belongs to one run
         self._received = _Counter()
         self.dropped = 0
+        self._sent: collections.deque[str] = collections.deque(maxlen=64)  # to know echoes
 
     # ------------------------------------------------------------------ properties
 
@@ -286,13 +287,13 @@ class TwitchChatSource(ChatSource):
             broadcaster_user_id=settings.owner_id, user_id=settings.bot_id
         )
         await client.subscribe_websocket(subscription, token_for=settings.bot_id)
-        await self._subscribe_moderation(client, await self._add_broadcaster(client))
+        owner_scopes = await add_broadcaster(
+            client, settings, self._keeper.broadcaster, list(validated.scopes)
+        )
+        await self._subscribe_moderation(client, owner_scopes)
         self._stage = "connected"
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
-
-    async def _add_broadcaster(self, client: _Client) -> list[str]:
-        return await add_broadcaster(client, self.settings, self._keeper.broadcaster)
 
     async def _subscribe_moderation(self, client: _Client, broadcaster_scopes: list[str]) -> None:
         await subscribe_moderation(client, self.settings, broadcaster_scopes)
@@ -329,7 +330,7 @@ class TwitchChatSource(ChatSource):
     def _on_chat(self, payload: twitchio.ChatMessage) -> None:
         if payload.broadcaster.id != self.settings.owner_id:
             return
-        if payload.chatter.id == self.settings.bot_id:
+        if payload.chatter.id == self.settings.bot_id and self._own_echo(payload.text):
             return  # our own acknowledgments
         source = payload.source_broadcaster
         elsewhere = source is not None and source.id != self.settings.owner_id
@@ -382,7 +383,22 @@ class TwitchChatSource(ChatSource):
             raise ChatSendError("Twitch chat is not connected")
         if len(text) > MAX_MESSAGE_LEN:
             raise ChatSendError(f"chat message has {len(text)} characters; Twitch allows 500")
-        await send_chat(client, self.settings, text, self._send_timeout_s)
+        self._sent.append(text)  # before: its echo may come back before the answer
+        try:
+            await send_chat(client, self.settings, text, self._send_timeout_s)
+        except BaseException:
+            self._sent.remove(text)
+            raise
+
+    def _own_echo(self, text: str) -> bool:
+        """A message of the bot's account: ours, unless the bot is the broadcaster's own
+        account and this is the broadcaster typing (not a line we just sent)."""
+        if self.settings.bot_id != self.settings.owner_id:
+            return True
+        if text in self._sent:
+            self._sent.remove(text)
+            return True
+        return False
 
     async def settle_redemption(self, reward_id: str, redemption_id: str, status: str) -> None:
         client = self._client

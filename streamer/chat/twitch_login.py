@@ -32,8 +32,9 @@ from streamer.secrets import TwitchTokens, save_twitch_tokens
 logger = logging.getLogger(__name__)
 
 BOT_SCOPES = ("user:read:chat", "user:write:chat", "user:bot")
-# The broadcaster's own token: bans and timeouts (EventSub channel.ban needs it).
-BROADCASTER_SCOPES = ("channel:moderate",)
+# The broadcaster's own token: bans and timeouts (EventSub channel.ban needs it), channel
+# points as questions (redemptions seen, refunded and fulfilled).
+BROADCASTER_SCOPES = ("channel:moderate", "channel:manage:redemptions")
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN_STEP_S = 5.0
 
@@ -163,11 +164,15 @@ async def device_code_login(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     timeout_s: float = 30.0,
+    account: str = "the BOT account",
+    expect_user: str = "",
 ) -> TwitchTokens:
-    """Log the bot account in with the device-code flow; save and return its tokens.
+    """Log ``account`` in with the device-code flow; save and return its tokens.
 
     ``show`` receives each line meant for the operator. ``sleep`` and ``clock`` exist for
     tests; ``timeout_s`` bounds each HTTP request (not the wait for the operator).
+    ``expect_user``: the user id the token must belong to; another user's token is
+    refused before anything is saved (a good token in ``token_path`` stays).
     """
     if not settings.client_id:
         raise TwitchLoginError(
@@ -177,7 +182,7 @@ async def device_code_login(
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             device = await request_device_code(session, settings, scopes)
-            show(f"Open {device.verification_uri} and log in as the BOT account,")
+            show(f"Open {device.verification_uri} and log in as {account},")
             show(f"then enter the code: {device.user_code}")
             show(f"(the code expires in {device.expires_in_s / 60:.0f} minutes)")
             answer = await poll_for_token(
@@ -193,6 +198,11 @@ async def device_code_login(
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise TwitchLoginError(f"cannot reach Twitch at {settings.auth_url}: {exc!r}") from None
 
+    if expect_user and user_id != expect_user:
+        raise TwitchLoginError(
+            f"that is {login} ({user_id}), not user {expect_user}: log in with {account}; "
+            f"nothing was saved"
+        )
     missing = [s for s in scopes if s not in granted]
     if missing:
         show(f"Warning: Twitch did not grant the scopes {', '.join(missing)}.")
@@ -201,7 +211,7 @@ async def device_code_login(
     logger.info("Twitch tokens of %s (%s) saved to %s", login, user_id, token_path)
 
     show(f"Logged in as {login}. Saved the tokens to {token_path} (readable by you only).")
-    if "user:bot" not in scopes:  # the broadcaster's own token: the caller checks whose
+    if "user:bot" not in scopes:  # the broadcaster's own token (checked to be theirs)
         return tokens
     show(f'The bot\'s user id is {user_id}: put it into your config as twitch.bot_id: "{user_id}".')
     if settings.bot_id and settings.bot_id != user_id:

@@ -12,6 +12,8 @@ import logging
 import warnings
 from typing import Any
 
+import aiohttp
+
 from streamer.chat.twitch_client import _http_reason, moderation_subscriptions
 from streamer.chat.twitch_points import MANAGE_SCOPE, redemption_subscription
 from streamer.config import TwitchSettings
@@ -21,15 +23,35 @@ with warnings.catch_warnings():  # see twitch_client.py
     warnings.filterwarnings(
         "ignore", message="Inheritance class AiohttpAdapter", category=DeprecationWarning
     )
-    from twitchio.exceptions import HTTPException, InvalidTokenException
+    from twitchio.exceptions import (
+        HTTPException,
+        InvalidTokenException,
+        WebsocketConnectionException,
+    )
 
 logger = logging.getLogger("streamer.chat.twitch")
 
+# What a subscription with the broadcaster's token may raise: Helix refusing it, or the
+# broadcaster's own EventSub socket failing to open. Either turns one feature off.
+SUBSCRIBE_FAILURES = (
+    HTTPException, WebsocketConnectionException, aiohttp.ClientError, OSError, TimeoutError,
+    ValueError,
+)  # fmt: skip
+
+
+def _why(exc: Exception) -> str:
+    return _http_reason(exc) if isinstance(exc, HTTPException) else str(exc) or repr(exc)
+
 
 async def add_broadcaster(
-    client: Any, settings: TwitchSettings, tokens: TwitchTokens | None
+    client: Any, settings: TwitchSettings, tokens: TwitchTokens | None, bot_scopes: list[str]
 ) -> list[str]:
-    """Add the broadcaster's own token, if one is stored; its scopes (or none)."""
+    """Add the broadcaster's own token, if one is stored; its scopes (or none). A bot on
+    the broadcaster's own account has one token for both: its scopes are returned and
+    nothing is added (twitchio keeps one token per user: a second would replace the
+    bot's chat token). Never raises: without it those features are off."""
+    if settings.bot_id == settings.owner_id:
+        return bot_scopes
     if tokens is None:
         return []
     try:
@@ -41,7 +63,11 @@ async def add_broadcaster(
             _http_reason(exc) if isinstance(exc, HTTPException) else "invalid",
         )
         return []
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        logger.warning("the broadcaster's Twitch token could not be checked: %s", exc)
+        return []
     if validated.user_id != settings.owner_id:
+        client.remove_token(validated.user_id)  # never another user's token in the client
         logger.warning(
             "the broadcaster token belongs to %s (%s), not twitch.owner_id %s: not used",
             validated.login, validated.user_id, settings.owner_id,
@@ -60,8 +86,8 @@ async def subscribe_moderation(
         try:
             await client.subscribe_websocket(subscription, token_for=as_user)
             seen.append(name)
-        except HTTPException as exc:
-            logger.warning("Twitch moderation: %s are not seen (%s)", name, _http_reason(exc))
+        except SUBSCRIBE_FAILURES as exc:
+            logger.warning("Twitch moderation: %s are not seen (%s)", name, _why(exc))
     if "channel:moderate" not in broadcaster_scopes:
         logger.warning(
             "Twitch moderation: bans and timeouts are not seen: they need the "
@@ -88,8 +114,8 @@ async def _subscribe_points(
         return
     try:
         await client.subscribe_websocket(subscription, token_for=settings.owner_id)
-    except HTTPException as exc:
-        logger.warning("channel points: redemptions are not seen (%s)", _http_reason(exc))
+    except SUBSCRIBE_FAILURES as exc:
+        logger.warning("channel points: redemptions are not seen (%s)", _why(exc))
         return
     if MANAGE_SCOPE not in broadcaster_scopes:
         logger.warning(

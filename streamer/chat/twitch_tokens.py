@@ -51,13 +51,13 @@ class TokenKeeper:
         """twitchio refreshed a user's token: keep it and save it (in the background)."""
         self.learned(access)
         self.learned(refresh)
-        if user_id == self._owner_id and self.broadcaster is not None:
+        if user_id == self._bot_id:  # first: a bot on the broadcaster's account is the bot
+            self.bot = TwitchTokens(access, refresh, self._bot_id, self.bot.login)
+            saving = self._save(self.bot, self._bot_path, bot=True)
+        elif user_id == self._owner_id and self.broadcaster is not None:
             old = self.broadcaster
             self.broadcaster = TwitchTokens(access, refresh, old.user_id, old.login)
             saving = self._save(self.broadcaster, self._broadcaster_path, bot=False)
-        elif user_id == self._bot_id:
-            self.bot = TwitchTokens(access, refresh, self._bot_id, self.bot.login)
-            saving = self._save(self.bot, self._bot_path, bot=True)
         else:
             return
         task = asyncio.create_task(saving, name="twitch-save-tokens")

@@ -533,10 +533,13 @@ class FakeTwitch:
         return await self.notify("channel.chat.clear", twitch_events.chat_clear(self.owner))
 
     async def ban(self, login: str, moderator: str, *, timeout_s: int | None = None) -> int:
+        """A ban or timeout: ``channel.ban`` and, as Twitch does, the user's messages
+        cleared (``channel.chat.clear_user_messages``, to the chat readers)."""
         event = twitch_events.ban(
             self.owner, self.user(login), self.user(moderator), timeout_s=timeout_s
         )
-        return await self.notify("channel.ban", event)
+        reached = await self.notify("channel.ban", event)
+        return reached + await self.clear_user(login)
 
     async def drop_websockets(self, code: int | None = None) -> None:
         """End every EventSub connection: abruptly (a network drop) or with a close code
