@@ -517,6 +517,13 @@ async def test_twitch_moderation_reaches_the_answers(
         assert asyncio.get_running_loop().time() - started < 0.2
         await twitch.clear_chat()
         await twitch.wait_until(lambda: daemon.pool.counts().get("pooled", 0) == 0)
+        # A clear delivered again after a new question (same socket, so read in this
+        # order) is handled once: the new question stays.
+        await twitch.inject_chat("grace", "!ask a question asked after the clear")
+        await twitch.wait_until(lambda: daemon.pool.counts().get("pooled", 0) == 1)
+        await twitch.redeliver("channel.chat.clear")
+        await twitch.inject_chat("heidi", "!ask one more question after the clear")
+        await twitch.wait_until(lambda: daemon.pool.counts().get("pooled", 0) == 2)
     finally:
         assert await stop(daemon, task) == 0
     with QuestionStore(tmp_path / "data" / "questions.db") as store:
@@ -530,5 +537,5 @@ async def test_twitch_moderation_reaches_the_answers(
     # Nothing of the deleted, banned or cleared questions reached the next stage.
     handed = {i.answer_id for i in sink.items}
     assert handed == {ended["alice"].id}
-    assert daemon.chat_stage.redelivered.count >= 2
+    assert "grace" not in ended  # never cleared
     assert "bans and timeouts are not seen" not in caplog.text

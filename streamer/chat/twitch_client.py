@@ -110,13 +110,16 @@ def moderation_event(payload: Any) -> ChatModeration:
     if isinstance(payload, twitchio.ChatMessageDelete):
         kind, key = ChatModerationKind.MESSAGE_DELETED, f"delete:{payload.message_id}"
         return ChatModeration(kind, user, payload.message_id, event_id=key)
-    if isinstance(payload, twitchio.ChannelChatClearUserMessages):
-        return ChatModeration(ChatModerationKind.USER_CLEARED, user)
     if isinstance(payload, twitchio.ChannelBan):
         by = (payload.moderator.name or "").lower()
         key = f"ban:{payload.user.id}:{payload.banned_at.isoformat()}"
         return ChatModeration(ChatModerationKind.USER_BANNED, user, by=by, event_id=key)
-    return ChatModeration(ChatModerationKind.CHAT_CLEARED)
+    # No natural key: EventSub's message id, the same in every delivery of one event.
+    metadata = getattr(payload, "metadata", None)
+    key = f"eventsub:{metadata.message_id}" if metadata is not None else ""
+    if isinstance(payload, twitchio.ChannelChatClearUserMessages):
+        return ChatModeration(ChatModerationKind.USER_CLEARED, user, event_id=key)
+    return ChatModeration(ChatModerationKind.CHAT_CLEARED, event_id=key)
 
 
 def moderation_subscriptions(

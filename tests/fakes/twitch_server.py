@@ -220,6 +220,7 @@ class FakeTwitch:
         self.keepalive_floor_s = 10.0
         self.keepalives_sent = 0
         self._changed = asyncio.Condition()
+        self._last_notes: dict[str, tuple[_Session, dict[str, Any]]] = {}
         self.points = FakeChannelPoints(self)  # custom rewards and their redemptions
         self.helix = HelixBucket()  # Helix's rate limit (Ratelimit-* headers, 429)
         self._runner: web.AppRunner | None = None
@@ -495,9 +496,16 @@ class FakeTwitch:
                 },
                 "payload": {"subscription": sub.as_json(), "event": event},
             }
+            self._last_notes[sub_type] = (session, note)
             for _ in range(times):
                 await session.send(note)
         return len(subs)
+
+    async def redeliver(self, sub_type: str) -> None:
+        """Send the last ``sub_type`` notification again, same message id, later (Twitch
+        delivers at least once, and a retry may come after newer messages)."""
+        session, note = self._last_notes[sub_type]
+        await session.send(note)
 
     async def revoke(self, sub_type: str, status: str = "authorization_revoked") -> int:
         """Twitch revokes every ``sub_type`` subscription: a ``revocation`` message with
@@ -525,12 +533,13 @@ class FakeTwitch:
         event = twitch_events.message_delete(self.owner, self.user(login), message_id)
         return await self.notify("channel.chat.message_delete", event, times=times)
 
-    async def clear_user(self, login: str) -> int:
+    async def clear_user(self, login: str, *, times: int = 1) -> int:
         event = twitch_events.clear_user_messages(self.owner, self.user(login))
-        return await self.notify("channel.chat.clear_user_messages", event)
+        return await self.notify("channel.chat.clear_user_messages", event, times=times)
 
-    async def clear_chat(self) -> int:
-        return await self.notify("channel.chat.clear", twitch_events.chat_clear(self.owner))
+    async def clear_chat(self, *, times: int = 1) -> int:
+        event = twitch_events.chat_clear(self.owner)
+        return await self.notify("channel.chat.clear", event, times=times)
 
     async def ban(self, login: str, moderator: str, *, timeout_s: int | None = None) -> int:
         """A ban or timeout: ``channel.ban`` and, as Twitch does, the user's messages
