@@ -82,12 +82,15 @@ class Control:
 
     def drop_user(self, user: str, reason: str) -> str:
         """Every question of ``user`` goes: live answers are taken off air (recorded
-        moderated), pooled questions dropped. Returns a short summary."""
+        moderated), pooled questions dropped (or, asked by others too, left to them).
+        Returns a short summary."""
         user = login(user)
         live = [a for a in self.answers if a.question.user == user]
         pulled = sum(a.interrupt(reason, AnswerState.MODERATED) for a in live)
-        pooled = self.pool.clear(user=user, reason=reason)
-        return f"{pulled} answer{'' if pulled == 1 else 's'} pulled, {pooled} waiting dropped"
+        dropped, kept = self.pool.drop_user(user, reason)
+        kept_text = f" ({kept} kept for the others who asked them too)" if kept else ""
+        answers = f"{pulled} answer{'' if pulled == 1 else 's'}"
+        return f"{answers} pulled, {dropped} waiting dropped{kept_text}"
 
     def on_chat_moderation(self, event: ChatModeration) -> str:
         """The platform's own moderation (a deleted message, a ban, a cleared chat)."""

@@ -25,6 +25,7 @@ import random
 import time
 from collections.abc import Callable
 
+from streamer import pool_askers
 from streamer.config import PoolSettings
 from streamer.messages import Question, Redemption
 from streamer.pool_policy import choose, effective_level, normalize_text, priority_level
@@ -355,29 +356,19 @@ class QuestionPool:
         )
         return True
 
-    def clear(self, *, user: str | None = None, reason: str = REASON_CLEARED_BY_MODERATOR) -> int:
-        """Drop every pooled question (of ``user`` only, when given); returns how many."""
-        pooled = [
-            s for s in self._store.with_status(Status.POOLED) if user in (None, s.question.user)
-        ]
-        ids = [s.id for s in pooled]
-        moved = set(self._store.finish(ids, Status.DROPPED, self._clock(), reason=reason))
-        for stored in pooled:
-            if stored.id in moved:
-                logger.info("question %s dropped: %s", _describe(stored.question), reason)
-        logger.info(
-            "pool cleared%s: %d questions dropped", f" of {user}" if user else "", len(moved)
-        )
-        return len(moved)
+    def clear(self, *, reason: str = REASON_CLEARED_BY_MODERATOR) -> int:
+        """Drop every pooled question; returns how many."""
+        return pool_askers.clear(self._store, self._clock(), reason)
+
+    def drop_user(self, user: str, reason: str) -> tuple[int, int]:
+        """``user`` asks nothing any more: their pooled questions are dropped, or kept
+        for the others who asked them too. Returns (dropped, kept)."""
+        return pool_askers.drop_user(self._store, user, self._clock(), reason)
 
     def withdraw(self, message_id: str) -> tuple[StoredQuestion | None, bool]:
         """A chat message was deleted: forget that it asked. Returns its question (None:
         it asked none) and whether another message still asks it."""
-        ask = self._store.asks.get(message_id)
-        if ask is None:
-            return None, False
-        self._store.asks.forget(message_id)
-        return self._store.get(ask.question_id), bool(self._store.asks.of_question(ask.question_id))
+        return pool_askers.withdraw(self._store, message_id, self._clock())
 
     def _log_not_active(self, action: str, answer_id: str) -> None:
         stored = self._store.get(answer_id)

@@ -7,6 +7,7 @@ Rows go with their question when finished questions are pruned.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -59,6 +60,38 @@ class AskLog:
             .fetchall()
         )
         return [Ask(*row) for row in rows]
+
+    def remove_asker(self, question_id: str, user: str, now: float) -> bool:
+        """``user`` no longer asks ``question_id``: out of its askers (and its asks rows);
+        the next asker becomes the question's own if it was theirs. False when nobody
+        else asks it (the caller drops it); nothing is changed then."""
+        row = (
+            self._conn()
+            .execute("SELECT user, askers FROM questions WHERE id = ?", (question_id,))
+            .fetchone()
+        )
+        if row is None:
+            return False
+        owner, askers = str(row[0]), [str(a) for a in json.loads(row[1])]
+        left = [a for a in askers if a != user]
+        if owner != user and owner not in left:
+            left.insert(0, owner)
+        if not left:
+            return False
+        with self._transaction():
+            if owner == user:  # the next asker's question now (their login as the name)
+                self._conn().execute(
+                    "UPDATE questions SET user = ?, display_name = ? WHERE id = ?",
+                    (left[0], left[0], question_id),
+                )
+            self._conn().execute(
+                "UPDATE questions SET askers = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(left), now, question_id),
+            )
+            self._conn().execute(
+                "DELETE FROM asks WHERE question_id = ? AND user = ?", (question_id, user)
+            )
+        return True
 
     def forget(self, message_id: str) -> bool:
         with self._transaction():

@@ -740,3 +740,33 @@ def test_pool_built_outside_a_loop_works_in_one(tmp_path: Path) -> None:
             return await waiter
 
         assert asyncio.run(build_again()).id == "s2"
+
+
+def test_a_user_who_goes_leaves_merged_questions_to_the_others(env: Env) -> None:
+    """A deleted message or a ban takes the user out of the askers of a question others
+    asked too; the question stays theirs (no name of the one who is gone on air), and
+    goes when nobody asks it any more."""
+    pool = env.open()
+    add = lambda text, user, mid: pool.add(  # noqa: E731
+        Question(f"id-{mid}", user, user.title(), text, Role.VIEWER, message_id=mid)
+    )
+    carol = add("what is the moon made of?", "carol", "m1").question
+    add("what is the moon made of?", "dave", "m2")  # merged into carol's
+    erin = add("why is the sky blue?", "erin", "m3").question
+    add("why is the sky blue?", "frank", "m4")  # merged into erin's
+    solo = add("a question only grace asked", "grace", "m5").question
+
+    stored, still_asked = pool.withdraw("m1")  # carol's message deleted
+    assert stored is not None and still_asked
+    moon = pool.get(carol.id)
+    assert moon is not None
+    assert (moon.user, moon.display_name, moon.askers) == ("dave", "dave", ("dave",))
+
+    assert pool.drop_user("frank", "user banned") == (0, 1)  # erin still asks
+    sky = pool.get(erin.id)
+    assert sky is not None and (sky.user, sky.askers) == ("erin", ("erin",))
+    assert pool.drop_user("dave", "user banned") == (1, 0)  # nobody asks it any more
+    assert pool.info(carol.id).status is Status.DROPPED  # type: ignore[union-attr]
+    assert pool.drop_user("grace", "user cleared") == (1, 0)
+    assert pool.info(solo.id).status is Status.DROPPED  # type: ignore[union-attr]
+    assert [q.id for q in pool.pooled()] == [erin.id]
