@@ -204,50 +204,73 @@ def check_twitch(settings: Settings, env: Mapping[str, str]) -> Check:
     from streamer.chat.twitch_login import TwitchLoginError, validate_token
     from streamer.secrets import TwitchTokens, load_twitch_tokens
 
+    twitch = settings.twitch
     try:
         bot = load_twitch_tokens(settings.token_file, env)
     except Exception as exc:
         return Check("FAIL", "twitch", f"{exc}; run `streamer twitch login --config ...`")
-    owner: TwitchTokens | None = None
-    if settings.broadcaster_token_file.is_file():
-        owner = load_twitch_tokens(settings.broadcaster_token_file, env={})
+    own_account = twitch.bot_id == twitch.owner_id
+    owner: TwitchTokens | None = bot if own_account else None
+    if not own_account and settings.broadcaster_token_file.is_file():
+        try:
+            owner = load_twitch_tokens(settings.broadcaster_token_file, env={})
+        except Exception as exc:
+            return Check("warn", "twitch", f"the broadcaster's token is not used: {exc}")
 
     async def validate(access: str) -> tuple[str, str, list[str]]:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            return await validate_token(session, settings.twitch, access)
+            return await validate_token(session, twitch, access)
 
     failures = (TwitchLoginError, aiohttp.ClientError, OSError, TimeoutError)
     try:
         user_id, login, scopes = asyncio.run(validate(bot.access_token))
+    except TwitchLoginError as exc:
+        if "HTTP 401" in str(exc):  # expired: the daemon refreshes it at start
+            return Check(
+                "warn", "twitch", "the bot's access token has expired; `streamer run` "
+                "refreshes it at start (if that fails: `streamer twitch login`)",
+            )  # fmt: skip
+        return Check("FAIL", "twitch", f"the bot's token does not validate ({exc})")
     except failures as exc:
         why = str(exc) or type(exc).__name__
         return Check("FAIL", "twitch", f"the bot's token does not validate ({why})")
-    if user_id != settings.twitch.bot_id:
+    if user_id != twitch.bot_id:
         return Check("FAIL", "twitch", f"the token is {login}'s ({user_id}), not twitch.bot_id")
     if not all(s in scopes for s in ("user:read:chat", "user:write:chat")):
         return Check("FAIL", "twitch", f"bot {login}: the token lacks chat scopes; log in again")
-    have = ["chat", "deleted messages and clears"]
-    lack = ""
-    if owner is None:
-        lack = "bans and timeouts (run `streamer twitch login --broadcaster`)"
-    else:
+    owner_scopes: list[str] = scopes if own_account else []
+    login_hint = "`streamer twitch login" + ("`" if own_account else " --broadcaster`")
+    trouble = "" if owner is not None or own_account else f"run {login_hint}"
+    if owner is not None and not own_account:
         try:
             owner_id, _, owner_scopes = asyncio.run(validate(owner.access_token))
         except failures as exc:
-            owner_id, owner_scopes = "", []
-            lack = f"bans and timeouts (the broadcaster's token does not validate: {exc})"
-        if owner_id and (
-            owner_id != settings.twitch.owner_id or "channel:moderate" not in owner_scopes
-        ):
-            lack = (
-                "bans and timeouts (the broadcaster token is not twitch.owner_id's with "
-                "channel:moderate)"
-            )
-        elif owner_id:
-            have.append("bans and timeouts")
-    text = f"bot {login}: {', '.join(have)}" + (f"; not allowed: {lack}" if lack else "")
-    return Check("warn" if lack else "ok", "twitch", text)
+            owner_id, trouble = "", f"the broadcaster's token does not validate: {exc}"
+        if owner_id and owner_id != twitch.owner_id:
+            owner_scopes, trouble = [], "the broadcaster token is not twitch.owner_id's"
+    have, lack = twitch_features(settings, owner_scopes)
+    if lack:
+        lack = f"{lack} ({trouble or 'log in with ' + login_hint + ' again'})"
+    text = f"bot {login}: {', '.join(['chat', 'deleted messages and clears', *have])}"
+    return Check(
+        "warn" if lack else "ok", "twitch", text + (f"; not allowed: {lack}" if lack else "")
+    )
+
+
+def twitch_features(settings: Settings, owner_scopes: list[str]) -> tuple[list[str], str]:
+    """The broadcaster's features these scopes allow, and those they do not (text)."""
+    have, lack = [], []
+    if "channel:moderate" in owner_scopes:
+        have.append("bans and timeouts")
+    else:
+        lack.append("bans and timeouts")
+    if settings.twitch.channel_points.reward_id:
+        if "channel:manage:redemptions" in owner_scopes:
+            have.append("channel points questions with refunds")
+        else:
+            lack.append("channel points questions (channel:manage:redemptions)")
+    return have, ", ".join(lack)
 
 
 def run_checks(
