@@ -11,9 +11,11 @@ import contextlib
 import json
 import logging
 import stat
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from streamer.chat.base import ChatSendError
@@ -395,6 +397,29 @@ async def test_expired_token_at_start_is_refreshed(
     assert_no_twitchio_token_file(tmp_path)
 
 
+async def test_a_token_near_its_end_is_refreshed_before_any_401(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token_path: Path
+) -> None:
+    """Twitch's validate answers a lifetime that counts down; a token with under an hour
+    left is refreshed at start, before Twitch ever answers 401."""
+    monkeypatch.chdir(tmp_path)
+    endpoints = twitchio_endpoints()
+    try:
+        async with FakeTwitch(token_lifetime_s=1800) as fake:
+            chat = TwitchChatSource(
+                fake.settings(), fake.bot_tokens, fake.client_secret, token_path=token_path
+            )
+            await chat.start()
+            try:
+                await chat.wait_tokens_saved(1)
+            finally:
+                await chat.close()
+            assert fake.refreshes == 1 and fake.unauthorized == 0
+    finally:
+        set_twitchio_endpoints(*endpoints)
+    assert load_twitch_tokens(token_path, env={}).access_token != fake.bot_tokens.access_token
+
+
 async def test_new_tokens_reach_on_secret(twitch: FakeTwitch, token_path: Path) -> None:
     learned: list[str] = []
     initial = twitch.bot_tokens
@@ -487,6 +512,41 @@ async def test_429_and_dropped_sends_are_logged_and_worker_continues(
     assert attempts[1].at - attempts[0].at >= 0.3  # backed off for a whole window
     assert "rate-limited" in caplog.text and "msg_duplicate" in caplog.text
     assert sender.sent == 3 and sender.failed == 2
+
+
+async def test_helix_rate_limit_headers_are_honoured(
+    twitch: FakeTwitch, source: TwitchChatSource
+) -> None:
+    """Helix's bucket (Ratelimit-Remaining / Ratelimit-Reset): with the bucket empty the
+    sender waits until its reset instead of earning a 429; a 429 from a bucket someone
+    else emptied is retried at the reset, not after a whole 30 s window."""
+    sender = RateLimitedSender(source.send, limit=20)  # Twitch's real 30 s window
+    sender.start()
+    try:
+        twitch.limit_helix(3, 1.0)
+        started = time.monotonic()
+        for i in range(5):
+            sender.say(f"line {i}")
+        await twitch.wait_until(lambda: len(twitch.sent_chat) == 5)
+        assert twitch.helix.refused == 0  # never asked while the bucket was empty
+        assert 0.5 < time.monotonic() - started < 5.0
+        # Someone else (another tool with this client id) empties the bucket.
+        twitch.limit_helix(1, 1.0)
+        async with aiohttp.ClientSession() as http:
+            headers = {
+                "Client-Id": twitch.client_id,
+                "Authorization": f"Bearer {twitch.bot_tokens.access_token}",
+            }
+            async with http.get(twitch.api_url + "users", headers=headers) as answer:
+                assert answer.status == 200
+        started = time.monotonic()
+        sender.say("after the other tool")
+        await twitch.wait_until(lambda: len(twitch.sent_chat) == 6)
+        assert twitch.helix.refused == 1
+        assert time.monotonic() - started < 5.0  # the reset, not the 30 s window
+    finally:
+        await sender.close()
+    assert [c.message for c in twitch.sent_chat][-1] == "after the other tool"
 
 
 # ---------------------------------------------------------------------- device-code login

@@ -11,7 +11,8 @@ no outgoing limiter, so every line goes through ``RateLimitedSender``:
   Twitch receives a message before our request returns, so spacing the stamps by the
   window also spaces Twitch's own receive times by at least the window.
 * A failed send is logged and the worker goes on; a rate-limit answer (HTTP 429) makes the
-  worker wait a full window before the next send, and the line is tried once more.
+  worker wait until Twitch said the limit resets (``retry_after_s``, from Helix's
+  ``Ratelimit-Reset``), else a full window, and the line is tried once more.
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ def limit_for(is_moderator: bool) -> int:
 
 
 class ChatRateLimitedError(ChatSendError):
-    """Twitch answered a send with HTTP 429 (too many requests)."""
+    """Twitch answered a send with HTTP 429 (too many requests). ``retry_after_s``: when
+    Twitch said when to come back (Helix's ``Ratelimit-Reset``), else None."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 def is_rate_limited(exc: BaseException) -> bool:
@@ -100,10 +106,12 @@ class SlidingWindow:
         self._expire(now)
         self._stamps.append(now)
 
-    def block(self, now: float) -> None:
-        """Treat the window as full from ``now``: the next event waits ``window_s``."""
+    def block(self, now: float, until: float | None = None) -> None:
+        """Treat the window as full from ``now``: the next event waits ``window_s``, or
+        until ``until`` when given."""
+        last = now if until is None else until - self.window_s
         self._stamps.clear()
-        self._stamps.extend([now] * self.limit)
+        self._stamps.extend([last] * self.limit)
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -218,11 +226,13 @@ class RateLimitedSender:
                 self._window.record(self._clock())
                 self.failed += 1
                 if is_rate_limited(exc):
-                    self._window.block(self._clock())
+                    now = self._clock()
+                    after = getattr(exc, "retry_after_s", None)
+                    self._window.block(now, None if after is None else now + after)
                     retry = line.attempts == 0
                     logger.warning(
                         "chat send rate-limited by Twitch; waiting %.1f s%s: %s",
-                        self._window.window_s,
+                        self._window.window_s if after is None else after,
                         " and trying once more" if retry else ", line dropped",
                         exc,
                     )

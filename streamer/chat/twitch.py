@@ -43,6 +43,7 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 from streamer.chat.base import ChatSendError, ChatSource, RedemptionSettleError
+from streamer.chat.sender import ChatRateLimitedError
 from streamer.chat.twitch_client import (
     CLOSE_TIMEOUT_S,
     MAX_MESSAGE_LEN,
@@ -309,6 +310,7 @@ class TwitchChatSource(ChatSource):
         client, task, ready = self._client, self._task, self._ready
         if client is not None:
             await client.close()
+            await client.aclose_session()
         if task is not None:
             # A closed client ends its main loop at once; one still starting finishes its
             # current step first (twitchio waits up to 11 s for a WebSocket welcome).
@@ -383,6 +385,9 @@ class TwitchChatSource(ChatSource):
             raise ChatSendError("Twitch chat is not connected")
         if len(text) > MAX_MESSAGE_LEN:
             raise ChatSendError(f"chat message has {len(text)} characters; Twitch allows 500")
+        wait = client.helix.wait_s()
+        if wait > 0:  # Helix's bucket is empty: do not earn a 429
+            raise ChatRateLimitedError("Helix's rate limit is used up", retry_after_s=wait)
         self._sent.append(text)  # before: its echo may come back before the answer
         try:
             await send_chat(client, self.settings, text, self._send_timeout_s)

@@ -9,7 +9,10 @@ a plain ``twitchio.Client`` whose event handlers call back into its source.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import warnings
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -181,16 +184,59 @@ class _Counter:
             self._waiters.remove(entry)
 
 
+class HelixLimit:
+    """Helix's rate-limit bucket as its answers' ``Ratelimit-*`` headers last said.
+
+    twitchio 3.3 keeps no response headers (a 429 reaches us without them), so the
+    client's HTTP session reports every answer here (an aiohttp trace hook).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.remaining: int | None = None
+        self.reset_at = 0.0  # wall clock, seconds
+        self._clock = clock
+
+    def seen(self, headers: Mapping[str, str]) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            remaining, reset = (
+                int(headers["Ratelimit-Remaining"]),
+                float(headers["Ratelimit-Reset"]),
+            )
+            self.remaining, self.reset_at = remaining, reset
+
+    def wait_s(self) -> float:
+        """Seconds until the bucket refills when it is empty now, else 0."""
+        if self.remaining is None or self.remaining > 0:
+            return 0.0
+        return max(0.0, self.reset_at - self._clock())
+
+    def trace(self) -> aiohttp.TraceConfig:
+        config = aiohttp.TraceConfig()
+
+        async def on_request_end(
+            session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+        ) -> None:
+            self.seen(params.response.headers)
+
+        config.on_request_end.append(on_request_end)
+        return config
+
+
 class _Client(twitchio.Client):
-    """A plain twitchio client wired to one ``TwitchChatSource``."""
+    """A plain twitchio client wired to one ``TwitchChatSource``. Its HTTP session is
+    ours (created in the running loop, closed by ``aclose_session``), so Helix's rate
+    limit headers reach ``helix``."""
 
     def __init__(self, source: TwitchChatSource, client_secret: str) -> None:
         settings = source.settings
+        self.helix = HelixLimit()
+        self._session = aiohttp.ClientSession(trace_configs=[self.helix.trace()])
         super().__init__(
             client_id=settings.client_id,
             client_secret=client_secret,
             bot_id=settings.bot_id,
             fetch_client_user=False,
+            session=self._session,
         )
         self._source = source
         # twitchio has no hook for the app tokens it fetches with the client secret (at
@@ -204,6 +250,10 @@ class _Client(twitchio.Client):
             return payload
 
         self.http.client_credentials_token = fetch_app_token  # type: ignore[method-assign]
+
+    async def aclose_session(self) -> None:
+        """Close the HTTP session (twitchio leaves a session it was given open)."""
+        await self._session.close()
 
     def has_eventsub_socket(self, user_id: str) -> bool:
         """Whether an EventSub WebSocket for ``user_id``'s token is still registered.
@@ -304,8 +354,10 @@ async def send_chat(client: Any, settings: TwitchSettings, text: str, timeout_s:
         ) from None
     except HTTPException as exc:
         if exc.status == 429:
+            wait = getattr(client, "helix", HelixLimit()).wait_s()
             raise ChatRateLimitedError(
-                f"Twitch rate-limited the chat message ({_http_reason(exc)})"
+                f"Twitch rate-limited the chat message ({_http_reason(exc)})",
+                retry_after_s=wait or None,  # the bucket's Ratelimit-Reset when it is empty
             ) from None
         raise ChatSendError(f"Twitch refused the chat message ({_http_reason(exc)})") from None
     except TimeoutError:

@@ -238,6 +238,7 @@ class FakeTwitch:
         self.client_messages: list[str] = []  # anything a client dared to send on the socket
         self.issued_tokens: list[str] = []  # every token value minted (access, refresh, app)
         self.refused_connections = 0
+        self.unauthorized = 0  # 401 answers for a dead or unknown token
 
         # The bot's user token, as `streamer twitch login` would have stored it.
         self.bot_tokens = self.issue_user_token(bot.id, BOT_SCOPES)
@@ -613,6 +614,7 @@ class FakeTwitch:
             return _error(401, "Client ID and OAuth token do not match")
         token = self._bearer(request)
         if token is None:
+            self.unauthorized += 1
             return _error(401, "Invalid OAuth token")
         return token
 
@@ -735,6 +737,7 @@ class FakeTwitch:
             return _error(401, "missing authorization token")
         token = self._bearer(request)
         if token is None:
+            self.unauthorized += 1
             return web.json_response({"status": 401, "message": "invalid access token"}, status=401)
         body: dict[str, Any] = {
             "client_id": token.client_id,
