@@ -108,6 +108,17 @@ def render_status(data: dict[str, Any]) -> str:
     moderation = data.get("moderation")
     if isinstance(moderation, dict):
         lines.append(render_moderation(moderation))
+    points = data.get("redemptions") or {}
+    if any(points.values()):
+        names = {
+            "open": "waiting for their answer", "due": "to tell Twitch",
+            "FULFILLED": "fulfilled", "CANCELED": "refunded",
+        }  # fmt: skip
+        order = [*names, *sorted(k for k in points if k not in names)]
+        lines.append(
+            "channel points: "
+            + ", ".join(f"{points[k]} {names.get(k, k)}" for k in order if points.get(k))
+        )
     return "\n".join(lines)
 
 

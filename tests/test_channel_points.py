@@ -16,6 +16,7 @@ from streamer.daemon import Daemon
 from streamer.messages import AnswerAborted, Question, Redemption, Role, Segment
 from streamer.redemptions import RedemptionSettler
 from streamer.secrets import save_twitch_tokens
+from streamer.status import render_status
 from streamer.store import QuestionStore, Status
 from tests.fakes.twitch_server import FakeTwitch
 from tests.test_daemon_live import (
@@ -210,6 +211,7 @@ async def test_redemptions_are_answered_and_fulfilled_or_refunded(
     assert (ended["alice"].status, ended["alice"].outcome) == (Status.DONE, "done")
     assert ended["carol"].outcome == "moderated"
     assert counts == {"open": 0, "due": 0, "FULFILLED": 1, "CANCELED": 2}
+    assert "channel points: 1 fulfilled, 2 refunded" in render_status({"redemptions": counts})
     assert "channel points: redemptions of reward" in caplog.text
 
 
