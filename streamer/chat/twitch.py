@@ -36,7 +36,6 @@ to introduce themselves.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import warnings
 from collections.abc import AsyncGenerator, Callable
@@ -53,19 +52,18 @@ from streamer.chat.twitch_client import (
     TwitchConnectError,
     TwitchError,
     _Client,
-    _Counter,
     explain_start_failure,
     point_twitchio_at,
     send_chat,
     set_twitchio_endpoints,
-    to_chat_message,
     twitchio_endpoints,
 )
+from streamer.chat.twitch_inbox import TwitchInbox
 from streamer.chat.twitch_moderation import add_broadcaster, subscribe_moderation
-from streamer.chat.twitch_points import settle, to_redemption
+from streamer.chat.twitch_points import settle
 from streamer.chat.twitch_tokens import TokenKeeper
 from streamer.config import TwitchSettings
-from streamer.messages import ChatEvent, ChatModeration
+from streamer.messages import ChatEvent
 from streamer.secrets import TwitchTokens
 
 with warnings.catch_warnings():  # see twitch_client.py
@@ -76,6 +74,9 @@ with warnings.catch_warnings():  # see twitch_client.py
     from twitchio import eventsub
 
 logger = logging.getLogger(__name__)
+
+# Subscriptions made with the broadcaster's own token.
+BROADCASTER_TYPES = ("channel.ban", "channel.channel_points_custom_reward_redemption.add")
 
 __all__ = [
     "TwitchAuthError",
@@ -122,10 +123,9 @@ class TwitchChatSource(ChatSource):
             broadcaster=broadcaster_tokens, broadcaster_path=broadcaster_token_path,
             on_secret=on_secret,
         )  # fmt: skip
-        self.shared_ignored = 0  # Shared Chat messages from other channels, ignored
         self.revoked: list[str] = []  # "type: reason" of each subscription Twitch revoked
-        self._queue: collections.deque[ChatEvent] = collections.deque(maxlen=queue_size)
-        self._wakeup = asyncio.Event()
+        self.inbox = TwitchInbox(settings, queue_size)  # what the handlers hand in
+        self._queue, self._wakeup = self.inbox.queue, self.inbox.wakeup
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[None] | None = None
@@ -134,9 +134,6 @@ class TwitchChatSource(ChatSource):
         self._closing = False  # close() was called for the current run
         self._stop_reason: str | None = None
         self._run_id = 0  # one per start(); a messages() iterator belongs to one run
-        self._received = _Counter()
-        self.dropped = 0
-        self._sent: collections.deque[str] = collections.deque(maxlen=64)  # to know echoes
 
     # ------------------------------------------------------------------ properties
 
@@ -162,11 +159,11 @@ class TwitchChatSource(ChatSource):
     @property
     def received(self) -> int:
         """Chat messages received (the bot's own not counted; dropped ones counted)."""
-        return self._received.value
+        return self.inbox.received.value
 
     async def wait_received(self, count: int) -> None:
         """Wait until ``received >= count`` (for tests and diagnostics)."""
-        await self._received.wait_for(count)
+        await self.inbox.received.wait_for(count)
 
     @property
     def live(self) -> bool:
@@ -236,6 +233,9 @@ class TwitchChatSource(ChatSource):
         """Twitch revoked a subscription: one clear line; without chat, the client
         stops (``messages()`` ends, so the daemon restarts the source or stops)."""
         why = REVOCATION_REASONS.get(status, status)
+        if sub_type in BROADCASTER_TYPES and status == "authorization_revoked":
+            why = "the broadcaster's authorization was revoked: run `streamer twitch login "
+            why += "--broadcaster`"
         self.revoked.append(f"{sub_type}: {status}")
         if sub_type != "channel.chat.message":
             logger.warning("Twitch revoked the %s subscription (%s): %s", sub_type, status, why)
@@ -329,39 +329,13 @@ class TwitchChatSource(ChatSource):
 
     # ------------------------------------------------------------------ reading
 
-    def _on_chat(self, payload: twitchio.ChatMessage) -> None:
-        if payload.broadcaster.id != self.settings.owner_id:
-            return
-        if payload.chatter.id == self.settings.bot_id and self._own_echo(payload.text):
-            return  # our own acknowledgments
-        source = payload.source_broadcaster
-        elsewhere = source is not None and source.id != self.settings.owner_id
-        if elsewhere and self.settings.shared_chat == "ignore":
-            self.shared_ignored += 1
-            return  # sent in another channel of a Shared Chat session
-        message = to_chat_message(payload)
-        if len(self._queue) == self._queue.maxlen:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 100 == 0:
-                logger.warning(
-                    "Twitch chat queue full (%d): dropping the oldest messages (%d so far)",
-                    self._queue.maxlen,
-                    self.dropped,
-                )
-        self._queue.append(message)
-        self._received.add()
-        self._wakeup.set()
+    @property
+    def dropped(self) -> int:
+        return self.inbox.dropped
 
-    def _on_moderation(self, broadcaster_id: str, event: ChatModeration) -> None:
-        if broadcaster_id == self.settings.owner_id:
-            self._queue.append(event)
-            self._wakeup.set()
-
-    def _on_redemption(self, payload: twitchio.ChannelPointsRedemptionAdd) -> None:
-        reward = self.settings.channel_points.reward_id
-        if payload.broadcaster.id == self.settings.owner_id and payload.reward.id == reward:
-            self._queue.append(to_redemption(payload))
-            self._wakeup.set()
+    @property
+    def shared_ignored(self) -> int:
+        return self.inbox.shared_ignored
 
     async def messages(self) -> AsyncGenerator[ChatEvent, None]:
         """Messages of the current run; ends after ``close()`` or when the client stops
@@ -388,22 +362,12 @@ class TwitchChatSource(ChatSource):
         wait = client.helix.wait_s()
         if wait > 0:  # Helix's bucket is empty: do not earn a 429
             raise ChatRateLimitedError("Helix's rate limit is used up", retry_after_s=wait)
-        self._sent.append(text)  # before: its echo may come back before the answer
+        self.inbox.sending(text)  # before: its echo may come back before the answer
         try:
             await send_chat(client, self.settings, text, self._send_timeout_s)
         except BaseException:
-            self._sent.remove(text)
+            self.inbox.not_sent(text)
             raise
-
-    def _own_echo(self, text: str) -> bool:
-        """A message of the bot's account: ours, unless the bot is the broadcaster's own
-        account and this is the broadcaster typing (not a line we just sent)."""
-        if self.settings.bot_id != self.settings.owner_id:
-            return True
-        if text in self._sent:
-            self._sent.remove(text)
-            return True
-        return False
 
     async def settle_redemption(self, reward_id: str, redemption_id: str, status: str) -> None:
         client = self._client

@@ -268,26 +268,26 @@ class _Client(twitchio.Client):
         await self._source._setup(self)
 
     async def event_message(self, payload: twitchio.ChatMessage) -> None:
-        self._source._on_chat(payload)
+        self._source.inbox.on_chat(payload)
 
     # Twitch's own moderation: a message deleted, a user's messages cleared, the chat
     # cleared, a ban or timeout (twitchio names the handlers after the event types).
     async def event_message_delete(self, payload: twitchio.ChatMessageDelete) -> None:
-        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+        self._source.inbox.on_moderation(payload.broadcaster.id, moderation_event(payload))
 
     async def event_chat_clear_user(self, payload: twitchio.ChannelChatClearUserMessages) -> None:
-        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+        self._source.inbox.on_moderation(payload.broadcaster.id, moderation_event(payload))
 
     async def event_chat_clear(self, payload: twitchio.ChannelChatClear) -> None:
-        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+        self._source.inbox.on_moderation(payload.broadcaster.id, moderation_event(payload))
 
     async def event_ban(self, payload: twitchio.ChannelBan) -> None:
-        self._source._on_moderation(payload.broadcaster.id, moderation_event(payload))
+        self._source.inbox.on_moderation(payload.broadcaster.id, moderation_event(payload))
 
     async def event_custom_redemption_add(
         self, payload: twitchio.ChannelPointsRedemptionAdd
     ) -> None:
-        self._source._on_redemption(payload)
+        self._source.inbox.on_redemption(payload)
 
     async def event_subscription_revoked(self, payload: Any) -> None:
         await self._source._on_revoked(self, str(payload.type), str(payload.status.value))
