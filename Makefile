@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp
+TEST_STAMP := $(VENV)/.setup-tests-stamp
 
 .PHONY: setup run run-text test test-fast lint format bench soak clean
 
@@ -10,6 +11,11 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml scripts/setup.sh scripts/system-packages.txt
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/setup.sh
+	@touch $@
+
+# The tests also need a real browser (Debian's chromium).
+$(TEST_STAMP): $(STAMP) scripts/system-packages-tests.txt
+	PYTHON=$(PYTHON) VENV=$(VENV) scripts/setup.sh --tests
 	@touch $@
 
 ## The demo: a local nginx-rtmp and the avatar answering replayed questions at
@@ -22,11 +28,11 @@ run-text: $(STAMP)
 	$(BIN)/streamer run --config config/demo.yaml --once --no-video
 
 ## All tests (the README's test command; .ci/run runs it).
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
 ## Skip the slow end-to-end tests.
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)

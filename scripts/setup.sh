@@ -17,8 +17,12 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   say "$("$PYTHON" --version) is too old: streamer needs Python 3.11 or newer (set PYTHON=python3.11)"; exit 1
 fi
 
-# 2. System packages
-mapfile -t wanted < <(grep -v '^\s*#' scripts/system-packages.txt | awk 'NF {print $1}')
+# 2. System packages (with --tests also those only the tests use: a real browser)
+lists=(scripts/system-packages.txt)
+if [ "${1:-}" = "--tests" ]; then
+  lists+=(scripts/system-packages-tests.txt)
+fi
+mapfile -t wanted < <(cat "${lists[@]}" | grep -v '^\s*#' | awk 'NF {print $1}')
 if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
   wanted+=(python3-venv)
 fi

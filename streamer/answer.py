@@ -252,6 +252,7 @@ class Answers:
         # Questions whose life ended here, by how: answered, truncated, skipped, failed
         # (a requeued answer counts only when its question is dropped for good).
         self.questions: dict[str, int] = {}
+        self.end_listeners: list[Callable[[Answer], None]] = []  # each answer, once ended
 
     def create(self, question: Question, *, picked_at: float | None = None) -> Answer:
         found = self._live.get(question.id)
@@ -303,4 +304,9 @@ class Answers:
         else:
             key = "answered" if answer.state is AnswerState.DONE else state
             self.questions[key] = self.questions.get(key, 0) + 1
+        for listener in self.end_listeners:
+            try:
+                listener(answer)
+            except Exception:
+                log.exception("an answer-end listener failed (answer %s)", answer.short)
         self._changed()

@@ -67,6 +67,7 @@ class Answerer:
         self._clock = clock
         self.prompts = prompts or PromptBuilder(settings.persona)
         self._memory: deque[Exchange] = deque(maxlen=settings.memory_size)
+        self.errors: dict[str, int] = {}  # LLM failures by kind, since start (metrics)
         # Tokens the prompt may take: the model's context less the answer's room. Lowered
         # when a server says the prompt did not fit (its context is smaller than set).
         self.budget_tokens: int | None = (
@@ -280,6 +281,8 @@ class Answerer:
                         error = LLMError(
                             LLMErrorKind.BAD_RESPONSE, f"unexpected {type(raw).__name__}"
                         )
+                    kind = str(error.kind.value)
+                    self.errors[kind] = self.errors.get(kind, 0) + 1
                     if run.released:
                         log.warning(
                             "answer %s: LLM failed after %d segments were released: %s",

@@ -222,8 +222,12 @@ def startup_errors() -> tuple[type[Exception], ...]:
     from streamer.lipsync.base import LipSyncError
     from streamer.rtmp_server import RtmpServerError
     from streamer.tts.base import TTSError
+    from streamer.web.auth import ConsoleTokenError
 
-    return (TwitchError, StoreError, OSError, AvatarError, TTSError, LipSyncError, RtmpServerError)
+    return (
+        TwitchError, StoreError, OSError, AvatarError, TTSError, LipSyncError, RtmpServerError,
+        ConsoleTokenError,
+    )  # fmt: skip
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 Bounded in media time (``max_buffer_s``): ``submit`` blocks (and ``put`` awaits) while
 it is full. The pacing thread takes frames from it (``next_clip``/``played``) under its
 lock; the event loop adds clips and skips answers. Everything that happens to an answer
-on air is reported as an event, in order: ``first_frame``, ``answer_done`` (with
+on air is reported as an event, in order: ``first_frame``, ``segment`` (each segment as
+it goes on air), ``answer_done`` (with
 ``complete``, ``skipped`` and ``started``) and ``expired``; log lines about it are
 collected too and written by the pacing thread after it lets the lock go, so no
 thread waits on the disk while holding the lock the event loop takes.
@@ -47,6 +48,7 @@ class ClipQueue:
         self.sample_pos = 0  # next sample of the current clip
         self.answer: str | None = None  # the answer on air (until its last clip ends)
         self._answer_started = False  # its first frame went out (first_frame was sent)
+        self._segment: tuple[str, int] | None = None  # (answer, segment) of the last frame
         self._gap_logged = False
         self.gaps = 0
         self.events: list[Event] = []
@@ -262,6 +264,12 @@ class ClipQueue:
             self.events.append(
                 ("first_frame", {"answer_id": clip.answer_id, "stream_time_s": self.stream_time})
             )
+        if self._segment != (clip.answer_id, clip.index):  # a segment goes on air (captions)
+            self._segment = (clip.answer_id, clip.index)
+            self.events.append(
+                ("segment", {"answer_id": clip.answer_id, "index": clip.index,
+                             "stream_time_s": self.stream_time})
+            )  # fmt: skip
         if self.keeper is not None:
             self.keeper.frame(clip.answer_id, frame, audio)
         self.stream_time += 1 / self.fps  # an end of answer is stamped after its frame

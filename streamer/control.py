@@ -57,18 +57,24 @@ class Control:
             count = self.pool.clear()
             reply = f"cleared {count} waiting question{'' if count == 1 else 's'}"
         elif cmd.action in (ModAction.BLOCK, ModAction.UNBLOCK):
-            reply = self._block(cmd)
+            reply = self.block(cmd)
         elif cmd.action is ModAction.PAUSE:
-            self.state.paused = True
-            reply = "paused: no new question is picked until !resume"
+            reply = self.pause(True)
         else:
-            self.state.paused = False
-            reply = "resumed"
-            self._on_resume()
+            reply = self.pause(False)
         log.info("!%s: %s", cmd.action.value, reply)
         self._say(f"@{cmd.user}, {reply}")
 
-    def _block(self, cmd: ModCommand) -> str:
+    def pause(self, paused: bool) -> str:
+        """Stop or restart picking (`!pause`, `!resume`, the console)."""
+        self.state.paused = paused
+        if paused:
+            return "paused: no new question is picked until !resume"
+        self._on_resume()
+        return "resumed"
+
+    def block(self, cmd: ModCommand) -> str:
+        """`!block user` / `!unblock user` (also the console's buttons); the reply."""
         user = login(cmd.argument)
         if not user:
             return f"usage: !{cmd.action.value} <login> (letters, digits and _ only)"

@@ -45,9 +45,9 @@ from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
 from streamer.redemptions import RedemptionSettler
 from streamer.sink import NextStage, PrintSink, SegmentQueue, SinkStage
-from streamer.status import StatusServer
 from streamer.store import QuestionStore
 from streamer.supervisor import Supervisor
+from streamer.web.hub import WebHub
 from streamer.writer import WriterStage
 
 __all__ = ["Daemon", "NextStage", "PrintSink", "run_daemon"]
@@ -76,7 +76,7 @@ class Daemon:
         self.env = dict(os.environ if env is None else env)
         self.once = once
         self.supervisor = Supervisor()
-        on_secret = secret_filter.add if secret_filter is not None else None
+        self.on_secret = on_secret = secret_filter.add if secret_filter is not None else None
         if secret_filter is not None:
             for secret in collect_secrets(settings, self.env):
                 secret_filter.add(secret)
@@ -149,6 +149,7 @@ class Daemon:
         self._closed = False
         self._stopping: asyncio.Event | None = None
         self._idle_event: asyncio.Event | None = None
+        self.web = WebHub(self)  # the console, the overlay, /metrics and /status
 
     # ------------------------------------------------------------------ answers
 
@@ -258,10 +259,8 @@ class Daemon:
         scheduler = AsyncIOScheduler()
         tasks: dict[str, asyncio.Task[None]] = {}
         code = 0
-        status = StatusServer(self.settings.status.host, self.settings.status.port, self.snapshot)
         try:
-            if self.settings.status.port:
-                await status.start()
+            await self.web.start()
             await self.sink.start()
             await self.chat.start()
             self.sender.start()
@@ -290,7 +289,7 @@ class Daemon:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             await self._shutdown(tasks)
-            await status.close()
+            await self.web.close()
         return code
 
     async def _supervise(self) -> int:

@@ -33,6 +33,8 @@ class Playback:
         self.pool = pool
         self.reader = reader
         self._closed = closed
+        # Told of every publisher event and of each answer heard (the console, overlay).
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     def heard(self, answer: Answer) -> None:
         """The answer's first frame (or line) is out: it is on air."""
@@ -40,6 +42,7 @@ class Playback:
             return
         self.pool.mark_speaking(answer.id)
         self.reader.answering(answer.question)
+        self._tell("on_air", {"answer_id": answer.id})
         log.info(
             "answer %s on air: first frame %s after pick",
             answer.short,
@@ -50,6 +53,7 @@ class Playback:
         """A publisher event, on the event loop."""
         if self._closed():
             return
+        self._tell(kind, data)
         answer = self.answers.get(str(data.get("answer_id", "")))
         if kind == "first_frame" and answer is not None:
             self.heard(answer)
@@ -67,3 +71,10 @@ class Playback:
                 answer.finish(AnswerState.REQUEUED, why)
         elif kind in ("connected", "disconnected"):
             log.info("stream %s %s", kind, data.get("reason", ""))
+
+    def _tell(self, kind: str, data: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(kind, data)
+            except Exception:
+                log.exception("a playback listener failed on %s", kind)

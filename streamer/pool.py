@@ -253,6 +253,16 @@ class QuestionPool:
         self._wake_builders()
         return chosen.question
 
+    def pick_now(self, question_id: str) -> Question | None:
+        """The operator's choice: this pooled question is answered next (the front of the
+        build queue, even when it is full). None when it is not pooled."""
+        if not self._store.mark_queued(question_id, self._clock(), front=True):
+            return None
+        self._wake_builders()
+        stored = self._store.get(question_id)
+        logger.info("question %s picked by the operator: answered next", question_id)
+        return stored.question if stored is not None else None
+
     # ------------------------------------------------------------------ build queue
 
     def _queue_event(self) -> asyncio.Event:

@@ -130,6 +130,8 @@ class ChatReader:
         self._last_accepted: dict[str, float] = {}  # user → clock() of last accepted ask
         self._prune_at = _MIN_PRUNE_AT
         self._stats: Counter[str] = Counter()
+        # Called with each message's user and verdict (the console, the metrics).
+        self.verdict_listeners: list[Callable[[str, Verdict], None]] = []
 
     # ------------------------------------------------------------------ public
 
@@ -163,7 +165,7 @@ class ChatReader:
                 shorten(str(getattr(msg, "text", ""))),
             )
             verdict = Verdict("rejected", "internal_error", "internal error; see the log")
-        self._count(verdict)
+        self._count(verdict, msg.user)
         return verdict
 
     async def redeem(self, redemption: Redemption) -> Verdict:
@@ -189,7 +191,7 @@ class ChatReader:
                 self._pool.refuse_redemption(redemption, "internal error")
             except Exception:
                 logger.exception("could not record the refund of a redemption")
-        self._count(verdict)
+        self._count(verdict, redemption.user)
         return verdict
 
     def queued(self, question: Question, position: int) -> None:
@@ -375,7 +377,12 @@ class ChatReader:
             self._last_accepted = {k: t for k, t in self._last_accepted.items() if t > horizon}
             self._prune_at = max(_MIN_PRUNE_AT, 2 * len(self._last_accepted))
 
-    def _count(self, verdict: Verdict) -> None:
+    def _count(self, verdict: Verdict, user: object) -> None:
         self._stats["total"] += 1
         self._stats[f"outcome.{verdict.outcome}"] += 1
         self._stats[f"reason.{verdict.reason}"] += 1
+        for listener in self.verdict_listeners:
+            try:
+                listener(clean_login(str(user)), verdict)
+            except Exception:
+                logger.exception("a verdict listener failed")

@@ -136,6 +136,8 @@ class SinkStage:
         # next start settles them) rather than ended by the failure's side effects.
         self._failed = failed
         self.busy: Answer | None = None  # the answer whose item is being handed on
+        # Told of each segment as it is handed on (what is said, for the console).
+        self.segment_listeners: list[Callable[[Answer, Segment], None]] = []
 
     async def run(self) -> None:
         while True:
@@ -153,6 +155,9 @@ class SinkStage:
             if not self.next.reports_playback:
                 self._on_heard(answer)
         ended = isinstance(item, AnswerAborted) or item.last
+        if isinstance(item, Segment):
+            for listener in self.segment_listeners:
+                listener(answer, item)
         call = asyncio.create_task(self.next(item), name="sink-call")
         unhook = answer.on_interrupt(call.cancel)
         self.busy = answer

@@ -1,57 +1,14 @@
-"""A small local HTTP endpoint with the daemon's state, read by ``streamer status``.
-
-``GET /status`` returns JSON: queue lengths, what is being built and what is on air,
-the publisher's state. It binds to loopback by default (``status.host``).
-"""
+"""``streamer status``: the daemon's ``GET /status`` (served by ``web/server.py``, on
+loopback by default), fetched and rendered as a few readable lines."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 log = logging.getLogger(__name__)
-
-
-class StatusServer:
-    def __init__(self, host: str, port: int, snapshot: Callable[[], dict[str, Any]]) -> None:
-        self.host = host
-        self.port = port
-        self._snapshot = snapshot
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/status", self._status)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self.port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            # Not fatal: the show goes on without the status endpoint.
-            log.warning(
-                "status endpoint off: cannot listen on %s:%d (%s)",
-                self.host,
-                self.port,
-                exc.strerror or exc,
-            )
-            return
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        log.info("status: http://%s:%d/status (or `streamer status`)", self.host, self.port)
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _status(self, _: web.Request) -> web.Response:
-        return web.json_response(self._snapshot(), dumps=lambda d: json.dumps(d, default=str))
 
 
 async def fetch_status(host: str, port: int, timeout_s: float = 3.0) -> dict[str, Any]:

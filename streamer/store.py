@@ -272,15 +272,19 @@ class QuestionStore:
         )
         return cur.rowcount == 1
 
-    def mark_queued(self, question_id: str, now: float) -> bool:
-        """pooled -> queued, at the back of the build queue."""
+    def mark_queued(self, question_id: str, now: float, *, front: bool = False) -> bool:
+        """pooled -> queued, at the back of the build queue (the front: answered next)."""
+        seq = (
+            "(SELECT COALESCE(MIN(queue_seq), 1) - 1 FROM questions WHERE status = 'queued')"
+            if front
+            else "(SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM questions "
+            " WHERE status IN ('queued', 'building'))"
+        )
         with self.transaction():
             return self._move(
                 question_id,
                 [Status.POOLED],
-                "status = 'queued', queued_at = ?, updated_at = ?, queue_seq = "
-                "(SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM questions "
-                " WHERE status IN ('queued', 'building'))",
+                f"status = 'queued', queued_at = ?, updated_at = ?, queue_seq = {seq}",
                 (now, now),
             )
 

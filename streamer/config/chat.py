@@ -176,6 +176,13 @@ class TwitchSettings(_Model):
 
 
 class StatusSettings(_Model):
-    # `streamer status` reads the daemon's state from this local HTTP endpoint; 0 = off.
+    # The operator console (http://host:port/), the OBS overlay (/overlay), metrics
+    # (/metrics) and `streamer status` (/status) are served here; 0 = off.
     port: int = Field(default=8765, ge=0, le=65535)
+    # Loopback by default; another address needs the console token (see token_env).
     host: str = "127.0.0.1"
+    # Actions need a token: from this environment variable, else
+    # <data_dir>/console_token (created at first start, mode 0600, printed once).
+    token_env: str = "STREAMER_CONSOLE_TOKEN"
+    # Your own style for the overlay (a CSS file replacing the built-in one).
+    overlay_css: Path | None = None

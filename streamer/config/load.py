@@ -99,6 +99,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
                 }
             ),
             "avatar": settings.avatar.model_copy(update={"source": fix(settings.avatar.source)}),
+            "status": settings.status.model_copy(
+                update={"overlay_css": fix(settings.status.overlay_css)}
+            ),
             "output": settings.output.model_copy(
                 update={
                     "record_file": fix(settings.output.record_file),
@@ -121,6 +124,7 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
         ("llm.persona.system_prompt_file", settings.llm.persona.system_prompt_file),
         ("llm.persona.examples_file", settings.llm.persona.examples_file),
         ("avatar.source", settings.avatar.source),
+        ("status.overlay_css", settings.status.overlay_css),
         (
             "lipsync.checkpoint",
             settings.lipsync.checkpoint if settings.lipsync.engine == "wav2lip" else None,

@@ -1,0 +1,156 @@
+"""The operator console, the OBS overlay and /metrics in a real browser: Debian's chromium
+driven headless by Playwright, against `streamer run` as a process streaming to a real
+nginx-rtmp, read back by a real ffmpeg reader."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamer.rtmp_server import RtmpServer
+from streamer.store import Status
+from tests.fakes.openai_server import FakeOpenAIServer, Scenario
+from tests.media_reader import StreamReader
+from tests.test_broadcast import AAC_DELAY_S, SILENT, check_continuous, loudest, speech_regions
+from tests.test_faults_media import LONG, ONE_SENTENCE, on_air, outcomes
+from tests.test_publisher import needs_media
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).is_file(), reason="needs Debian's chromium (scripts/setup.sh --tests)"
+)
+pytestmark = [pytest.mark.slow, needs_media, needs_chromium]
+
+TOKEN = "console-token-for-the-tests-0123456789"
+# As the machine's notes say: no background traffic (the network is closed), no sandbox
+# as root, a fresh profile.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+async def test_console_overlay_and_metrics(
+    tmp_path: Path, server: RtmpServer, browser: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console lists the questions; without the token an action is refused (403);
+    "Answer next" puts one on air; the overlay shows its question and the caption on
+    air; Skip takes it off air (the idle loop within 200 ms on the RTMP reader) and the
+    overlay clears; Drop and Block work; /metrics parses and its counters match."""
+    from playwright.async_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    monkeypatch.setenv("STREAMER_CONSOLE_TOKEN", TOKEN)
+    async with FakeOpenAIServer(default=Scenario.reply(ONE_SENTENCE)) as llm:
+        llm.push(Scenario.reply(LONG))
+        reader = StreamReader(server.url(), rw_timeout_s=20).start()
+        try:
+            # Picks only by the console: the first pick (at start) finds the pool empty.
+            async with on_air(
+                tmp_path, server.url(), "--set", "pool.interval_s=3600", llm=llm
+            ) as daemon:
+                base = f"http://127.0.0.1:{daemon.status_port}"
+                for user, text in (
+                    ("alice", "tell me a long story please"),
+                    ("bob", "what is your favourite colour?"),
+                    ("carol", "do you like trains or boats?"),
+                ):
+                    await daemon.say(f"/as {user}")
+                    await daemon.say(f"!ask {text}")
+                console = await browser.new_page()
+                overlay = await browser.new_page()
+                await console.goto(base + "/")
+                await overlay.goto(base + "/overlay")
+                rows = console.locator("#pool tbody tr")
+                await expect(rows).to_have_count(3, timeout=15_000)
+                await expect(console.locator("#pool")).to_contain_text("tell me a long story")
+                await expect(console.locator("[data-health=publisher]")).to_have_class("up")
+
+                # No token yet: refused, nothing changes.
+                alice = console.locator("tr", has_text="long story")
+                await alice.locator("button[data-next]").click()
+                await expect(console.locator("#message")).to_contain_text("403")
+                async with aiohttp.ClientSession() as http:
+                    async with http.post(base + "/api/skip") as answer:
+                        assert answer.status == 403
+                    async with http.get(base + "/") as page:
+                        assert TOKEN not in await page.text()
+                await expect(rows).to_have_count(3)
+
+                await console.fill("#token", TOKEN)
+                await console.click("#token-form button")
+                await alice.locator("button[data-next]").click()
+                await daemon.on_air("long story")
+                await expect(console.locator("#on-air")).to_contain_text("long story")
+                await expect(overlay.locator("#question-text")).to_have_text(
+                    "tell me a long story please"
+                )
+                await expect(overlay.locator("#asker")).to_have_text("alice")
+                await expect(overlay.locator("#caption")).to_contain_text("long story")
+                assert await overlay.locator("#overlay").get_attribute("class") == ""
+
+                await asyncio.sleep(0.8)  # speech is on air (seen by the reader)
+                state = await daemon.status()
+                skip_at = state["next_stage"]["publisher"]["stream_time_s"]
+                await console.click("#skip")
+                await expect(overlay.locator("#overlay")).to_have_class("hidden")
+                await expect(console.locator("#on-air")).to_have_text("idle loop")
+
+                bob = console.locator("tr", has_text="favourite colour")
+                await bob.locator("button[data-drop]").click()
+                carol = console.locator("tr", has_text="trains or boats")
+                await carol.locator("button[data-block]").click()
+                await expect(rows).to_have_count(0)
+                await expect(console.locator("#history")).to_contain_text("skipped")
+
+                async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as got:
+                    metrics = await got.text()
+                await asyncio.to_thread(reader.wait_until, skip_at + 3.0, 30)
+                assert await daemon.finish() == 0, daemon.tail()
+        finally:
+            report = await asyncio.to_thread(reader.stop)
+
+    states = outcomes(tmp_path)
+    assert states["tell me a long story please"] == (Status.DROPPED, "skipped")
+    assert states["what is your favourite colour?"][0] is Status.DROPPED
+    assert states["do you like trains or boats?"][0] is Status.DROPPED
+    blocked = (tmp_path / "data" / "blocked_users.txt").read_text()
+    assert "carol" in blocked.split()
+    # Off air within 200 ms of the click.
+    check_continuous(report)
+    during = [(a, b) for a, b in speech_regions(report) if a <= skip_at + 0.05 < b + 0.3]
+    assert during, (skip_at, speech_regions(report))
+    assert during[0][1] <= skip_at + AAC_DELAY_S + 0.2, (skip_at, during)
+    assert loudest(report, skip_at + AAC_DELAY_S + 0.2, skip_at + 1.2) < SILENT
+    # The metrics say what happened.
+    assert metric(metrics, "streamer_questions_total", outcome="accepted") == 3
+    assert metric(metrics, "streamer_questions_total", outcome="skipped", reason="skipped") == 1
+    assert metric(metrics, "streamer_pick_to_first_frame_seconds_count") == 1
+    assert metric(metrics, "streamer_publisher_frames_total") > 25
+    assert metric(metrics, "streamer_chat_messages_total", result="sent") >= 3  # the acks

@@ -1,0 +1,127 @@
+"""The console's token and its web app without a browser: who may act, what a page never
+shows, the event stream and /metrics (the browser tests are in test_console.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamer.config import settings_from_dict
+from streamer.daemon import Daemon, PrintSink
+from streamer.web.auth import ConsoleTokenError, allowed, console_token, is_loopback
+from streamer.web.events import EventBus
+from tests.test_chat_moderation import ScriptedChat
+from tests.test_publisher import free_port
+
+
+def test_the_token_file_is_private_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "console_token"
+    token, created = console_token(path, {}, "STREAMER_CONSOLE_TOKEN")
+    assert created and len(token) >= 16
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert console_token(path, {}, "STREAMER_CONSOLE_TOKEN") == (token, False)
+    env = {"STREAMER_CONSOLE_TOKEN": "x" * 20}
+    assert console_token(path, env, "STREAMER_CONSOLE_TOKEN") == ("x" * 20, False)
+    with pytest.raises(ConsoleTokenError, match="too short"):
+        console_token(path, {"STREAMER_CONSOLE_TOKEN": "short"}, "STREAMER_CONSOLE_TOKEN")
+    assert allowed(token, token) and not allowed("", token) and not allowed(token, "")
+    assert not allowed(token[:-1] + "?", token)
+
+
+def test_loopback_addresses() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+
+
+async def test_state_events_are_coalesced_and_late_pages_see_what_is_on_air() -> None:
+    bus = EventBus()
+    bus.publish("verdict", user="alice", outcome="accepted", reason="ok", detail="")
+    bus.publish("question", question={"answer_id": "a", "text": "why?"})
+    bus.publish("caption", answer_id="a", index=0, text="Because.")
+    events = bus.listen()
+    seen = [await anext(events) for _ in range(3)]
+    assert [e["type"] for e in seen] == ["verdict", "question", "caption"]
+    for _ in range(5):
+        bus.changed()
+    bus.publish("question", question=None)
+    assert (await anext(events))["type"] == "state"
+    assert (await anext(events))["type"] == "question"  # only one "state" waited
+    await events.aclose()
+    assert bus.listeners == 0 and "caption" not in bus.current
+
+
+def _settings(tmp_path: Path, **status: object) -> object:
+    return settings_from_dict(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "log": {"file": False},
+            "pool": {"interval_s": 0.05, "policy": "fifo"},
+            "filters": {"user_cooldown_s": 0},
+            "status": {"port": free_port(), **status},
+        },
+        base=tmp_path,
+    )
+
+
+def test_a_console_on_a_public_address_needs_a_token_chosen_first(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, host="0.0.0.0")
+    daemon = Daemon(settings, env={}, sink=PrintSink(None), chat=ScriptedChat())  # type: ignore[arg-type]
+    with pytest.raises(ConsoleTokenError, match="STREAMER_CONSOLE_TOKEN"):
+        daemon.web.token()
+    assert not (tmp_path / "data" / "console_token").exists()
+    daemon.store.close()
+
+
+async def test_actions_need_the_token_and_pages_never_show_it(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    chat = ScriptedChat()
+    token = "t" * 24
+    daemon = Daemon(
+        settings,
+        env={"STREAMER_CONSOLE_TOKEN": token},
+        sink=PrintSink(None),
+        chat=chat,  # type: ignore[arg-type]
+    )
+    task = asyncio.create_task(daemon.run())
+    base = f"http://127.0.0.1:{settings.status.port}"  # type: ignore[attr-defined]
+    try:
+        async with asyncio.timeout(10):
+            await daemon.web.server.ready.wait()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + "/api/state") as got:
+                assert (await got.json())["actions"] is True
+            for path in ("/", "/overlay", "/api/state", "/status", "/metrics"):
+                async with http.get(base + path) as got:
+                    assert got.status == 200, path
+                    assert token not in await got.text(), path
+            # Refused: no token, a wrong one, a GET.
+            for headers in ({}, {"X-Streamer-Token": "wrong" * 5}):
+                async with http.post(base + "/api/pause", headers=headers) as got:
+                    assert got.status == 403
+            async with http.get(base + "/api/pause") as got:
+                assert got.status == 405
+            assert daemon.control.state.paused is False
+            good = {"X-Streamer-Token": token}
+            async with http.post(base + "/api/pause", headers=good) as got:
+                assert got.status == 200 and (await got.json())["ok"]
+            assert daemon.control.state.paused is True
+            async with http.post(base + "/api/drop", headers=good, json={"id": "nope"}) as got:
+                assert got.status == 400
+            async with http.post(base + "/api/block", headers=good, json={"user": "b@d"}) as got:
+                assert got.status == 400
+            async with http.get(base + "/metrics") as got:
+                families = {f.name for f in text_string_to_metric_families(await got.text())}
+            assert {"streamer_questions", "streamer_publisher_fps"} <= families
+            async with http.get(base + "/status") as got:
+                assert json.loads(await got.text())["paused"] is True
+    finally:
+        daemon.request_stop()
+        chat.events.put_nowait(None)
+        async with asyncio.timeout(30):
+            assert await task == 0
