@@ -72,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_sub.add_parser("show", help="print the effective settings (defaults filled in)")
     _add_config_args(show)
 
-    status = sub.add_parser("status", help="show the running daemon's queues and stream")
-    _add_config_args(status)
+    status = sub.add_parser(
+        "status",
+        help="show the running daemon's queues and stream (without --config: the "
+        "daemon on the default port, 127.0.0.1:8765)",
+    )
+    _add_config_args(status, required=False)
     status.add_argument("--json", action="store_true", help="print the raw JSON")
 
     rtmp = sub.add_parser(

@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Callable
 
-from streamer import pool_askers
+from streamer import pool_askers, pool_ends
 from streamer.config import PoolSettings
 from streamer.messages import Question, Redemption
 from streamer.pool_policy import choose, effective_level, normalize_text, priority_level
@@ -300,40 +300,11 @@ class QuestionPool:
         return self._store.mark_speaking(answer_id, self._clock())
 
     def record(self, answer_id: str, outcome: str, reason: str = "") -> str:
-        """The one place an answer's end is stored; returns what became of the question.
-
-        ``outcome`` is the answer's terminal state: done and truncated answer the
-        question; skipped and failed drop it; requeued puts it back in the pool, or
-        drops it once it failed ``max_attempts`` times. The caller logs the one line.
-        """
-        now = self._clock()
-        why = reason or None
-        busy = (Status.QUEUED, Status.BUILDING)
-        if outcome in ("done", "truncated"):
-            ok = self._store.finish(
-                [answer_id], Status.DONE, now, reason=why, sources=busy, outcome=outcome
-            )
-            return "answered" if ok else self._not_active(answer_id)
-        if outcome == "requeued":
-            stored = self._store.get(answer_id)
-            if stored is None or stored.status not in busy:
-                return self._not_active(answer_id)
-            attempts = stored.attempts + 1
-            max_attempts = self._settings.max_attempts
-            if attempts < max_attempts:
-                self._store.return_to_pool(answer_id, now, attempts=attempts)
-                return f"back in the pool, attempt {attempts} of {max_attempts}"
-            last = f"failed {attempts} times, last: {reason}"
-            self._store.finish(
-                [answer_id], Status.DROPPED, now, reason=last, attempts=attempts, outcome="failed"
-            )
-            return f"dropped after {attempts} attempts"
-        ok = self._store.finish([answer_id], Status.DROPPED, now, reason=why, outcome=outcome)
-        return "dropped" if ok else self._not_active(answer_id)
-
-    def _not_active(self, answer_id: str) -> str:
-        stored = self._store.get(answer_id)
-        return "not stored" if stored is None else f"already {stored.status.value}"
+        """The one place an answer's end is stored; returns what became of the question
+        (see ``pool_ends.record``). The caller logs the one line."""
+        return pool_ends.record(
+            self._store, self._settings.max_attempts, answer_id, outcome, reason, self._clock()
+        )
 
     def requeue(self, answer_id: str) -> bool:
         """Put a queued or building question back in the pool without counting an attempt."""
