@@ -44,12 +44,13 @@ format: $(STAMP)
 	$(BIN)/ruff format streamer wav2lip_fast tests bench
 	$(BIN)/ruff check --fix streamer wav2lip_fast tests bench
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.chat_path
 	$(BIN)/python -m bench.broadcast
 	$(BIN)/python -m bench.moderation
 	$(BIN)/python -m bench.lipsync
 	$(BIN)/python -m bench.tts
+	$(BIN)/python -m bench.preview
 
 ## An hour on air with faults on a schedule (SOAK_MINUTES=2 for a short one).
 SOAK_MINUTES ?= 60

@@ -75,6 +75,8 @@ class Pacer:
         self._idle = idle
         self._ffmpeg = ffmpeg
         self._on_event = on_event
+        # Called (on this thread, cheaply) with each frame and its samples ffmpeg took.
+        self.tap: Callable[[np.ndarray, np.ndarray], None] | None = None
         self._on_fatal = on_fatal
         self._faults = faults or Faults()
         self._clock = clock
@@ -346,6 +348,9 @@ class Pacer:
         if session.offer(frame, audio):
             self._frames_sent += 1
             session.blocked_since = None
+            tap = self.tap
+            if tap is not None:  # the console's preview: what ffmpeg just took
+                tap(frame, audio)
             return True
         self._frames_dropped += 1
         if session.blocked_since is None:

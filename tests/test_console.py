@@ -154,3 +154,42 @@ async def test_console_overlay_and_metrics(
     assert metric(metrics, "streamer_pick_to_first_frame_seconds_count") == 1
     assert metric(metrics, "streamer_publisher_frames_total") > 25
     assert metric(metrics, "streamer_chat_messages_total", result="sent") >= 3  # the acks
+
+
+async def test_the_preview_plays_the_stream(
+    tmp_path: Path, server: RtmpServer, browser: object
+) -> None:
+    """The console's preview: WebRTC from the daemon, fed from the publisher's frames; the
+    <video> element's time advances and a frame drawn from it shows the avatar."""
+    from playwright.async_api import Browser
+
+    assert isinstance(browser, Browser)
+    async with on_air(tmp_path, server.url()) as daemon:
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{daemon.status_port}/")
+        await page.click("#watch")
+        await page.wait_for_function(
+            "document.querySelector('#preview').currentTime > 1.5", timeout=20_000
+        )
+        brightness = await page.evaluate(
+            """() => {
+                const video = document.querySelector('#preview');
+                const canvas = document.createElement('canvas');
+                canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+                const g = canvas.getContext('2d');
+                g.drawImage(video, 0, 0);
+                const pixels = g.getImageData(0, 0, canvas.width, canvas.height).data;
+                let sum = 0;
+                for (let i = 0; i < pixels.length; i += 4) sum += pixels[i] + pixels[i + 1] + pixels[i + 2];
+                return [canvas.width, canvas.height, sum / (pixels.length / 4) / 3];
+            }"""
+        )
+        state = await page.text_content("#preview-state")
+        status = await daemon.status()
+        await page.click("#watch")  # stop watching
+        assert await daemon.finish() == 0, daemon.tail()
+    width, height, mean = brightness
+    assert (width, height) == (640, 360), brightness
+    assert mean > 20, brightness  # the avatar, not a black frame
+    assert state == "connected"
+    assert status["next_stage"]["publisher"]["state"] == "streaming"

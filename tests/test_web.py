@@ -125,3 +125,25 @@ async def test_actions_need_the_token_and_pages_never_show_it(tmp_path: Path) ->
         chat.events.put_nowait(None)
         async with asyncio.timeout(30):
             assert await task == 0
+
+
+async def test_the_preview_tracks_keep_sound_and_picture_together() -> None:
+    """Both tracks are stamped from the same ticks: after any number of frames the
+    video and the audio timestamps agree to the sample (the RTMP stream's own sync)."""
+    import numpy as np
+
+    from streamer.web.preview_tracks import AudioTrack, VideoTrack
+
+    fps, rate = 25, 48000
+    video, audio = VideoTrack(fps, (64, 36)), AudioTrack(rate)
+    frame = np.full((72, 128, 3), 200, np.uint8)
+    for tick in range(60):
+        count = (tick + 1) * rate // fps - tick * rate // fps
+        video.put(frame)
+        audio.put(np.zeros(count, np.int16))
+        v, a = await video.recv(), await audio.recv()
+        assert (v.width, v.height) == (64, 36)
+        assert float(v.pts * v.time_base) == pytest.approx(float(a.pts * a.time_base), abs=1e-9)
+    assert float(v.pts * v.time_base) == pytest.approx(59 / fps)
+    video.stop()
+    audio.stop()

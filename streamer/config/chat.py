@@ -186,3 +186,7 @@ class StatusSettings(_Model):
     token_env: str = "STREAMER_CONSOLE_TOKEN"
     # Your own style for the overlay (a CSS file replacing the built-in one).
     overlay_css: Path | None = None
+    # The console's live preview (WebRTC, encoded only while someone watches).
+    preview: bool = True
+    preview_width: int = Field(default=640, ge=64, le=1920)
+    preview_height: int = Field(default=360, ge=36, le=1080)

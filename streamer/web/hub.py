@@ -19,6 +19,7 @@ from streamer.web.auth import ConsoleTokenError, console_token, is_loopback
 from streamer.web.console import Console, answer_json
 from streamer.web.events import EventBus
 from streamer.web.metrics import Metrics
+from streamer.web.preview import PreviewFeed
 from streamer.web.server import WebServer
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ class WebHub:
         daemon.playback.listeners.append(self._playback)
         daemon.sink_stage.segment_listeners.append(self._segment)
         status = daemon.settings.status
+        output = daemon.settings.output
+        size = (status.preview_width, status.preview_height)
+        self.preview = PreviewFeed(output.fps, output.sample_rate, size)
         self.server = WebServer(
             status.host, status.port, self, overlay_css=status.overlay_css,
         )  # fmt: skip
@@ -70,11 +74,23 @@ class WebHub:
             self.daemon.on_secret(token)
         return token
 
+    @property
+    def publisher(self) -> Any:
+        """The publisher whose frames the preview shows (None without video)."""
+        if not self.daemon.settings.status.preview:
+            return None
+        return getattr(self.daemon.sink, "publisher", None)
+
     async def start(self) -> None:
         if self.daemon.settings.status.port:
             await self.server.start(self.token())
+            if self.publisher is not None:
+                self.publisher.tap = self.preview.tap
 
     async def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.tap = None
+        await self.preview.close()
         await self.server.close()
 
     # ------------------------------------------------------------------ listeners

@@ -9,6 +9,7 @@
 ``GET /api/state``    what the console shows, as JSON
 ``GET /events``       live events (Server-Sent Events, ``events.py``)
 ``GET /metrics``      Prometheus metrics
+``POST /api/preview`` a WebRTC offer for the live preview (``preview.py``); the answer
 ``POST /api/ACTION``  skip, pause, resume, clear, drop, next, block, unblock: with the
                       console token in ``X-Streamer-Token`` (403 without)
 ====================  =====================================================
@@ -71,6 +72,7 @@ class WebServer:
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/events", self._events)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_post("/api/preview", self._preview)
         app.router.add_post("/api/{action}", self._action)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
@@ -153,6 +155,23 @@ class WebServer:
             self._streams.discard(response)
             await events.aclose()
         return response
+
+    async def _preview(self, request: web.Request) -> web.Response:
+        """A viewer's WebRTC offer; the answer. JSON only, so a page of another site
+        cannot send one without a CORS preflight this app never approves."""
+        if request.content_type != "application/json":
+            return web.json_response({"message": "send the offer as JSON"}, status=415)
+        if self.hub.publisher is None:
+            return web.json_response(
+                {"message": "no preview: the daemon runs without video, or "
+                 "status.preview is false"}, status=404,
+            )  # fmt: skip
+        try:
+            offer = await request.json()
+            answer = await self.hub.preview.answer(str(offer["sdp"]), str(offer["type"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"message": f"a bad offer: {exc}"}, status=400)
+        return web.json_response(answer)
 
     # ------------------------------------------------------------------ actions
 

@@ -176,6 +176,70 @@ function listen() {
   };
 }
 
+// The live preview: WebRTC from the daemon (the frames and sound the RTMP stream carries).
+let peer = null;
+
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    });
+  });
+}
+
+async function watch() {
+  const video = $("#preview");
+  if (peer) {
+    peer.close();
+    peer = null;
+    video.srcObject = null;
+    $("#watch").textContent = "Watch";
+    $("#unmute").disabled = true;
+    $("#preview-state").textContent = "off";
+    return;
+  }
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  peer = pc;
+  $("#watch").textContent = "Stop";
+  $("#preview-state").textContent = "connecting…";
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const stream = new MediaStream();
+  pc.addEventListener("track", (e) => {
+    stream.addTrack(e.track);
+    video.srcObject = stream;
+    video.play().catch(() => {});
+  });
+  pc.addEventListener("connectionstatechange", () => {
+    $("#preview-state").textContent = pc.connectionState;
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const response = await fetch("/api/preview", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+  });
+  const answer = await response.json();
+  if (!response.ok) {
+    $("#preview-state").textContent = answer.message || `error ${response.status}`;
+    pc.close();
+    peer = null;
+    $("#watch").textContent = "Watch";
+    return;
+  }
+  await pc.setRemoteDescription(answer);
+  $("#unmute").disabled = false;
+}
+
+$("#watch").addEventListener("click", () => watch());
+$("#unmute").addEventListener("click", () => {
+  const video = $("#preview");
+  video.muted = !video.muted;
+  $("#unmute").textContent = video.muted ? "Sound on" : "Sound off";
+});
+
 for (const button of document.querySelectorAll("button[data-action]")) {
   button.addEventListener("click", () => act(button.dataset.action));
 }
