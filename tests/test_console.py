@@ -20,12 +20,14 @@ from tests.media_reader import StreamReader
 from tests.test_broadcast import AAC_DELAY_S, SILENT, check_continuous, loudest, speech_regions
 from tests.test_faults_media import LONG, ONE_SENTENCE, on_air, outcomes
 from tests.test_publisher import needs_media
+from tests.test_voice_dataset import random_whisper, whisper
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).is_file(), reason="needs Debian's chromium (scripts/setup.sh --tests)"
 )
 pytestmark = [pytest.mark.slow, needs_media, needs_chromium]
+__all__ = ["random_whisper", "whisper"]  # fixtures
 
 TOKEN = "console-token-for-the-tests-0123456789"
 # As the machine's notes say: no background traffic (the network is closed), no sandbox
@@ -180,7 +182,9 @@ async def test_the_preview_plays_the_stream(
                 g.drawImage(video, 0, 0);
                 const pixels = g.getImageData(0, 0, canvas.width, canvas.height).data;
                 let sum = 0;
-                for (let i = 0; i < pixels.length; i += 4) sum += pixels[i] + pixels[i + 1] + pixels[i + 2];
+                for (let i = 0; i < pixels.length; i += 4) {
+                    sum += pixels[i] + pixels[i + 1] + pixels[i + 2];
+                }
                 return [canvas.width, canvas.height, sum / (pixels.length / 4) / 3];
             }"""
         )
@@ -193,3 +197,75 @@ async def test_the_preview_plays_the_stream(
     assert mean > 20, brightness  # the avatar, not a black frame
     assert state == "connected"
     assert status["next_stage"]["publisher"]["state"] == "streaming"
+
+
+@pytest.fixture
+def spoken_wav(tmp_path: Path) -> Path:
+    """A question spoken by espeak-ng, then two seconds of quiet, as a 16-bit WAV (what
+    chromium plays as its fake microphone, in a loop)."""
+    import subprocess
+    import wave
+
+    raw = tmp_path / "raw.wav"
+    subprocess.run(
+        ["espeak-ng", "-s", "150", "-w", str(raw), "what is the weather like on the moon"],
+        check=True,
+    )
+    with wave.open(str(raw)) as src:
+        params, frames = src.getparams(), src.readframes(src.getnframes())
+    out = tmp_path / "question.wav"
+    with wave.open(str(out), "wb") as dst:
+        dst.setparams(params)
+        dst.writeframes(frames + b"\0" * params.sampwidth * params.framerate * 2)
+    return out
+
+
+async def test_push_to_talk_asks_the_hosts_question_next(
+    tmp_path: Path,
+    server: RtmpServer,
+    spoken_wav: Path,
+    random_whisper: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hold to talk: chromium's fake microphone (a WAV of espeak speech) goes over the
+    preview's WebRTC connection, voice activity ends the utterance, a Whisper model with
+    random weights built here transcribes it, and the host's question is answered next,
+    ahead of a viewer's question waiting in the pool."""
+    from playwright.async_api import async_playwright, expect
+
+    monkeypatch.setenv("STREAMER_CONSOLE_TOKEN", TOKEN)
+    fake_mic = [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={spoken_wav}",
+    ]  # fmt: skip
+    extra = (
+        "--set", "pool.interval_s=3600", "--set", f"status.host_voice_model={random_whisper}",
+        "--set", "status.host_voice_language=en", "--set", "status.host_name=Host",
+    )  # fmt: skip
+    async with async_playwright() as p, on_air(tmp_path, server.url(), *extra) as daemon:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+        try:
+            await daemon.say("/as viewer1")
+            await daemon.say("!ask a question from a viewer that waits")
+            page = await browser.new_page()
+            await page.goto(f"http://127.0.0.1:{daemon.status_port}/")
+            await page.fill("#token", TOKEN)
+            await page.click("#token-form button")
+            await expect(page.locator("#pool tbody tr")).to_have_count(1, timeout=15_000)
+            await page.click("#watch")
+            await expect(page.locator("#preview-state")).to_have_text("connected", timeout=20_000)
+            await page.locator("#talk").dispatch_event("pointerdown")
+            await expect(page.locator("#talk-state")).to_contain_text("asked", timeout=40_000)
+            await page.locator("#talk").dispatch_event("pointerup")
+            asked = await daemon.wait(lambda e: "host question" in str(e["message"]))
+            short = str(asked["message"]).split()[2]
+            await daemon.wait(lambda e: str(e["message"]).startswith(f"answer {short} on air"))
+            state = await daemon.status()
+        finally:
+            await browser.close()
+        await daemon.say("/as operator broadcaster")
+        await daemon.say("!clear")  # the viewer's question would wait an hour
+        assert await daemon.finish() == 0, daemon.tail()
+    assert state["pool"]["pooled"] == 1  # the viewer's question still waited
+    writing = daemon.find(lambda e: "writing answer" in str(e["message"]))
+    assert short in str(writing[0]["message"])  # the host's was the first answered

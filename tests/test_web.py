@@ -147,3 +147,29 @@ async def test_the_preview_tracks_keep_sound_and_picture_together() -> None:
     assert float(v.pts * v.time_base) == pytest.approx(59 / fps)
     video.stop()
     audio.stop()
+
+
+def test_voice_activity_ends_an_utterance_after_a_pause() -> None:
+    """Speech, then 0.7 s of quiet, ends one utterance; a click is not speech; a long
+    monologue is cut at the cap; nothing arriving (the button released) is quiet."""
+    import numpy as np
+
+    from streamer.web.host_voice import MAX_UTTERANCE_S, RATE, Utterances
+
+    rng = np.random.default_rng(0)
+    noise = lambda s: (rng.standard_normal(int(RATE * s)) * 0.001).astype(np.float32)  # noqa: E731
+    t = np.arange(int(RATE * 1.2)) / RATE
+    speech = (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(
+        np.float32
+    )
+    vad = Utterances()
+    assert vad.feed(noise(1.0)) == []
+    assert vad.feed(speech) == []  # still talking
+    ended = vad.feed(noise(1.0))
+    assert len(ended) == 1 and 1.2 <= len(ended[0]) / RATE <= 2.0
+    click = np.zeros(int(RATE * 0.04), np.float32)
+    click[:160] = 0.5
+    assert vad.feed(click) + vad.feed(noise(1.0)) == []  # too short to be speech
+    assert vad.feed(speech) == [] and len(vad.silence(0.9)) == 1
+    long = np.tile(speech, int(MAX_UTTERANCE_S / 1.2) + 2)
+    assert len(vad.feed(long)) == 1

@@ -190,3 +190,9 @@ class StatusSettings(_Model):
     preview: bool = True
     preview_width: int = Field(default=640, ge=64, le=1920)
     preview_height: int = Field(default=360, ge=36, le=1080)
+    # The host's voice: push-to-talk in the console, recognised by Whisper (a model name
+    # in ~/.cache/whisper, or a .pt file), asked as a question of the host, answered next.
+    host_voice: bool = True
+    host_voice_model: str = "base.en"
+    host_voice_language: str | None = None  # None: Whisper guesses (an .en model: English)
+    host_name: str = "host"  # who asks the host's questions (shown and read aloud)

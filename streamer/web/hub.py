@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamer.answer import Answer, AnswerState
-from streamer.messages import Segment
+from streamer.messages import Question, Role, Segment, new_id
+from streamer.moderation.blocklist import login
 from streamer.reader import Verdict
 from streamer.web.auth import ConsoleTokenError, console_token, is_loopback
 from streamer.web.console import Console, answer_json
 from streamer.web.events import EventBus
+from streamer.web.host_voice import HostVoice
 from streamer.web.metrics import Metrics
 from streamer.web.preview import PreviewFeed
 from streamer.web.server import WebServer
@@ -45,6 +47,14 @@ class WebHub:
         output = daemon.settings.output
         size = (status.preview_width, status.preview_height)
         self.preview = PreviewFeed(output.fps, output.sample_rate, size)
+        self.host_voice: HostVoice | None = None
+        if status.host_voice:
+            self.host_voice = HostVoice(
+                status.host_voice_model, status.host_voice_language,
+                on_question=self.host_question,
+                on_state=lambda state, text: self.bus.publish("host_voice", state=state, text=text),
+            )  # fmt: skip
+            self.preview.on_microphone = self.host_voice.listen
         self.server = WebServer(
             status.host, status.port, self, overlay_css=status.overlay_css,
         )  # fmt: skip
@@ -91,7 +101,26 @@ class WebHub:
         if self.publisher is not None:
             self.publisher.tap = None
         await self.preview.close()
+        if self.host_voice is not None:
+            await self.host_voice.close()
         await self.server.close()
+
+    def host_question(self, text: str) -> None:
+        """The host asked (push-to-talk): a question of the host, answered next."""
+        d = self.daemon
+        name = d.settings.status.host_name
+        user = login(name) or "host"
+        question = Question(
+            id=new_id(), user=user, display_name=name, text=text[: d.settings.filters.max_chars],
+            role=Role.BROADCASTER, askers=(user,),
+        )  # fmt: skip
+        stored = d.pool.add(question).question
+        picked = d.pool.pick_now(stored.id)
+        if picked is not None:
+            d.answers.create(picked)
+        log.info("host question %s asked (answered next): %r", stored.id[:8], text)
+        self.bus.publish("host_voice", state="asked", text=text)
+        self.bus.changed()
 
     # ------------------------------------------------------------------ listeners
 

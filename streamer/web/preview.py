@@ -10,6 +10,8 @@ sends, not from a second render.
   ``status.preview_width`` x ``preview_height`` (640x360) before aiortc encodes it
   (VP8, in aiortc's encoder thread).
 * A viewer that falls behind loses its oldest frames (bounded queues), never the stream.
+* The viewer may send its microphone on the audio track's way back (push-to-talk):
+  ``on_microphone`` gets that track (the host's voice, ``host_voice.py``).
 * No ICE servers: the preview is for the console's own machine or LAN; nothing is sent
   to a STUN server on the internet.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,8 @@ class PreviewFeed:
         self._viewers: set[_Viewer] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.frames = 0  # frames handed to viewers since start
+        # The viewer's microphone (push-to-talk), when it sends one: the host's voice.
+        self.on_microphone: Callable[[Any], None] | None = None
 
     @property
     def watching(self) -> bool:
@@ -63,6 +68,11 @@ class PreviewFeed:
         viewer = _Viewer(self, pc)
         pc.addTrack(viewer.video)
         pc.addTrack(viewer.audio)
+
+        @pc.on("track")
+        def track(remote: Any) -> None:
+            if remote.kind == "audio" and self.on_microphone is not None:
+                self.on_microphone(remote)
 
         @pc.on("connectionstatechange")
         async def changed() -> None:

@@ -173,11 +173,15 @@ function listen() {
   events.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.type === "state" || event.type === "verdict" || event.type === "answer") refresh();
+    if (event.type === "host_voice") $("#talk-state").textContent = `${event.state}: ${event.text}`;
   };
 }
 
 // The live preview: WebRTC from the daemon (the frames and sound the RTMP stream carries).
 let peer = null;
+let micSender = null;
+let mic = null;
+let talking = false;
 
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -204,7 +208,9 @@ async function watch() {
   $("#watch").textContent = "Stop";
   $("#preview-state").textContent = "connecting…";
   pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addTransceiver("audio", { direction: "recvonly" });
+  // The stream's sound comes in; the host's microphone goes out on the same track's way
+  // back while "Hold to talk" is held.
+  micSender = pc.addTransceiver("audio", { direction: "sendrecv" }).sender;
   const stream = new MediaStream();
   pc.addEventListener("track", (e) => {
     stream.addTrack(e.track);
@@ -233,7 +239,30 @@ async function watch() {
   $("#unmute").disabled = false;
 }
 
+async function talk(on) {
+  if (on === talking) return;
+  talking = on;
+  if (!on) {
+    if (micSender) await micSender.replaceTrack(null);
+    $("#talk-state").textContent = "heard; recognising when you paused";
+    return;
+  }
+  try {
+    if (!peer) await watch();
+    if (!mic) mic = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks()[0];
+    await micSender.replaceTrack(mic);
+    $("#talk-state").textContent = "listening… (release when done)";
+  } catch (e) {
+    talking = false;
+    $("#talk-state").textContent = `no microphone: ${e.message || e}`;
+  }
+}
+
 $("#watch").addEventListener("click", () => watch());
+$("#talk").addEventListener("pointerdown", () => talk(true));
+for (const kind of ["pointerup", "pointerleave"]) {
+  $("#talk").addEventListener(kind, () => talk(false));
+}
 $("#unmute").addEventListener("click", () => {
   const video = $("#preview");
   video.muted = !video.muted;
