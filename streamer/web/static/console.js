@@ -91,11 +91,12 @@ function renderPool(state) {
   $("#pool-count").textContent = `(${state.pool.length})`;
   for (const q of state.pool) {
     const askers = q.askers.length > 1 ? ` +${q.askers.length - 1}` : "";
+    const tries = q.attempts ? ` (tried ${q.attempts}×)` : "";
     body.append(el("tr", { "data-question": q.id },
       el("td", {}, q.name + askers),
       el("td", {}, q.role + (q.bits ? `, ${q.bits} bits` : "")),
       el("td", {}, age(q.age_s)),
-      el("td", {}, q.text),
+      el("td", { title: q.askers.join(", ") }, q.text + tries),
       el("td", {},
         el("button", { "data-next": q.id, onclick: () => act("next", { id: q.id }) }, "Answer next"), " ",
         el("button", { "data-drop": q.id, onclick: () => act("drop", { id: q.id }) }, "Drop"), " ",
