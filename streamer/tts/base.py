@@ -27,6 +27,11 @@ class TTSEngine(Protocol):
 
     name: str
 
+    @property
+    def describe(self) -> str:
+        """The engine and its voice, for the log and ``streamer say``."""
+        ...
+
     def load(self) -> None:
         """Prepare the engine; raise :class:`TTSError` saying what is missing and how
         to install or fix it."""

@@ -93,6 +93,10 @@ class EspeakEngine:
     def loaded(self) -> bool:
         return self._path is not None
 
+    @property
+    def describe(self) -> str:
+        return f"espeak-ng (voice {self.settings.voice}, {self.settings.rate_wpm} wpm)"
+
     def load(self) -> None:
         """Find the program and speak a word with the configured voice.
 

@@ -121,6 +121,10 @@ class VitsEngine:
         self._lock = threading.Lock()
 
     @property
+    def describe(self) -> str:
+        return f"vits {self.settings.model_path}"
+
+    @property
     def loaded(self) -> bool:
         return self._synth is not None
 
