@@ -97,6 +97,7 @@ class Answer:
     # or moderated.
     text_end: AnswerState | None = None
     released: int = 0  # segments written and let out by the answer stage
+    chars: int = 0  # characters of those segments (how much there is to speak)
     handed: int = 0  # of those, segments taken by the next stage
     times: AnswerTimes = field(default_factory=AnswerTimes)
     recorded: str = ""  # what the record said became of the question
@@ -273,6 +274,13 @@ class Answers:
 
     def __len__(self) -> int:
         return len(self._live)
+
+    def text_so_far(self, answer_id: str) -> tuple[int, bool]:
+        """(characters written, text complete) of a live answer; (0, True) for another."""
+        answer = self._live.get(answer_id)
+        if answer is None:
+            return 0, True
+        return answer.chars, answer.text_end is not None
 
     def in_state(self, *states: AnswerState) -> list[Answer]:
         return [a for a in self._live.values() if a.state in states]

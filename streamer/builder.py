@@ -28,6 +28,8 @@ from streamer.worker import DaemonWorker
 
 log = logging.getLogger(__name__)
 
+HOLD_MARGIN_S = 0.3  # extra lead when the builder is slower than real time
+
 T = TypeVar("T")
 
 
@@ -87,6 +89,9 @@ class VideoBuilder:
         self._on_fatal = on_fatal
         self._faults = faults or Faults()
         self.stall_s = output.worker_stall_s if stall_s is None else stall_s
+        # (characters written, text complete) of an answer: how much is left to speak.
+        self.expected: Callable[[str], tuple[int, bool]] = lambda answer_id: (0, False)
+        self._spoken_chars: dict[str, int] = {}  # characters of each answer built so far
         self._stuck: str | None = None
 
     async def _in_worker(self, fn: Callable[[], T], what: str = "work") -> T:
@@ -191,9 +196,16 @@ class VideoBuilder:
                 avatar_start=start + done,
             )
             done = end
+            fps = self.output.fps
+            rtf = (time.monotonic() - started) / (done / fps)  # this segment's, so far
+            self._hold(segment, rtf, (n_frames - done) / fps, len(segment.text) * fps / n_frames)
             await self.player.put(clip)
         if done != n_frames:
             raise RuntimeError(f"lip-sync gave {done} frames for {n_frames} expected")
+        spoken = self._spoken_chars
+        spoken[segment.answer_id] = spoken.get(segment.answer_id, 0) + len(segment.text)
+        if segment.last:
+            spoken.pop(segment.answer_id, None)
         self.stats.segments += 1
         self.stats.media_s += n_frames / self.output.fps
         self.stats.busy_s += busy
@@ -207,7 +219,30 @@ class VideoBuilder:
 
     def _render_next(self, batches: Iterator[np.ndarray]) -> np.ndarray | None:
         self._faults.check("lipsync")
-        return next(batches, None)
+        frames = next(batches, None)
+        slow = self._faults.slowdown("lipsync")  # a test's slow engine
+        if slow and frames is not None:
+            time.sleep(slow * len(frames))
+        return frames
+
+    def _hold(self, segment: Segment, rtf: float, left_s: float, chars_per_s: float) -> None:
+        """Slower than real time (``rtf`` > 1: seconds of work per second of media)? Then
+        the answer must not start before enough of it is queued that the rest renders
+        while it plays: ``remaining x (rtf - 1)`` seconds (the rest of this segment, and
+        the answer's text not yet spoken, at this voice's pace). Faster: no hold."""
+        hold = getattr(self.player, "hold", None)
+        if hold is None:
+            return
+        rtf = max(rtf, self.stats.real_time_factor)
+        if rtf <= 1.0:
+            hold(segment.answer_id, 0.0)
+            return
+        written, complete = self.expected(segment.answer_id)
+        spoken = self._spoken_chars.get(segment.answer_id, 0) + len(segment.text)
+        future = max(0, written - spoken) / max(chars_per_s, 1.0)
+        if not complete:  # more text to come: at least as much again as this segment
+            future += left_s + len(segment.text) / max(chars_per_s, 1.0)
+        hold(segment.answer_id, (left_s + future) * (rtf - 1.0) + HOLD_MARGIN_S)
 
     def _end_marker(self, answer_id: str, index: int) -> Clip:
         height, width = self.output.height, self.output.width

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -54,6 +55,11 @@ class ClipQueue:
         self.events: list[Event] = []
         self.logs: list[tuple[int, str, tuple[Any, ...]]] = []
         self.stream_time = 0.0  # set by the pacing thread before it plays a frame
+        # An answer whose builder is slower than real time starts only once this much of
+        # it is queued (media seconds), so it never runs dry mid-sentence (``hold``).
+        self.holds: dict[str, float] = {}
+        self._held_since: dict[str, float] = {}
+        self.held_s = 0.0  # start delay added by holds since start
 
     # -- the event loop's side
 
@@ -122,6 +128,15 @@ class ClipQueue:
                 loop.call_soon_threadsafe(event.set)
         self._async_waiters.clear()
 
+    def hold(self, answer_id: str, lead_s: float) -> None:
+        """Start ``answer_id`` only once ``lead_s`` of it is queued (or its last clip, or
+        the queue is nearly full: the builder would wait for room). 0 lifts it."""
+        with self.cond:
+            if lead_s > 0:
+                self.holds[answer_id] = lead_s
+            else:
+                self.holds.pop(answer_id, None)
+
     def skip(self, answer_id: str) -> bool:
         """Drop the answer's queued clips and cut its clip on air (the next frame is idle)."""
         with self.cond:
@@ -147,7 +162,29 @@ class ClipQueue:
     def _log(self, level: int, msg: str, *args: Any) -> None:
         self.logs.append((level, msg, args))
 
+    def _held(self, clip: Clip, now: float) -> bool:
+        """Whether the next answer must wait for more of its clips (caller holds the lock)."""
+        lead = self.holds.get(clip.answer_id)
+        if not lead:
+            return False
+        mine = [c for c in self.queue if c.answer_id == clip.answer_id]
+        full = self.queued_s >= 0.9 * self.max_buffer_s
+        if any(c.last for c in mine) or full or sum(c.duration_s for c in mine) >= lead:
+            return False
+        self._held_since.setdefault(clip.answer_id, now)
+        return True
+
+    def _release(self, answer_id: str, now: float) -> None:
+        self.holds.pop(answer_id, None)
+        since = self._held_since.pop(answer_id, None)
+        if since is not None:
+            self.held_s += now - since
+            self._log(logging.INFO, "answer %s: start held %.2f s so the slower-than-real-time "
+                      "builder never runs dry mid-answer", answer_id, now - since)  # fmt: skip
+
     def _remove_queued(self, answer_id: str) -> int:
+        self.holds.pop(answer_id, None)
+        self._held_since.pop(answer_id, None)
         kept = [c for c in self.queue if c.answer_id != answer_id]
         removed = len(self.queue) - len(kept)
         if removed:
@@ -216,6 +253,12 @@ class ClipQueue:
         if self.current is not None:
             return self.current
         while self.queue:
+            head = self.queue[0]
+            starts = self.answer is None and len(head.frames) > 0
+            if starts and self._held(head, time.monotonic()):
+                return None  # the idle loop plays on: nothing of this answer is on air yet
+            if starts:
+                self._release(head.answer_id, time.monotonic())
             clip = self.queue.popleft()
             self.queued_s = max(0.0, self.queued_s - clip.duration_s)
             self.notify_space()

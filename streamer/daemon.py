@@ -125,6 +125,7 @@ class Daemon:
                 settings, on_event=self.media_event, on_fatal=self.supervisor.fail_threadsafe,
                 faults=faults,
             )  # fmt: skip
+            sink.builder.expected = self.answers.text_so_far  # how much is left to speak
         self.sink = sink
         self.queue = SegmentQueue()
         self.writer = WriterStage(

@@ -5,7 +5,9 @@
 * ``tts=3``: the first 3 calls at point ``tts`` raise, then it recovers;
 * ``pacing@200``: only the 200th call raises;
 * ``worker``: every call raises;
-* a ``:hang`` suffix (``tts@2:hang``): that call never returns instead of raising.
+* a ``:hang`` suffix (``tts@2:hang``): that call never returns instead of raising;
+* ``lipsync~0.06``: a slow engine, not a failing one: each frame it renders takes 60 ms
+  more (``slowdown``), so the builder runs slower than real time.
 
 Points: ``tts`` and ``lipsync`` (the builder worker, per segment), ``worker`` (the
 builder worker outside the engines), ``pacing`` (the publisher's pacing thread, per
@@ -35,6 +37,7 @@ class Faults:
         self._only: dict[str, int] = {}  # point -> raise on this call only
         self._calls: dict[str, int] = {}
         self._hang: set[str] = set()  # points whose fault blocks forever
+        self._slow: dict[str, float] = {}  # point -> extra seconds per unit of work
         self._lock = threading.Lock()
         for raw in spec.split(","):
             item = raw.strip()
@@ -43,7 +46,10 @@ class Faults:
             if item.endswith(":hang"):
                 item = item.removesuffix(":hang")
                 self._hang.add(item.partition("@")[0].partition("=")[0].strip())
-            if "@" in item:
+            if "~" in item:
+                name, _, seconds = item.partition("~")
+                self._slow[self._point(name)] = float(seconds)
+            elif "@" in item:
                 name, _, n = item.partition("@")
                 self._only[self._point(name)] = int(n)
             elif "=" in item:
@@ -66,11 +72,15 @@ class Faults:
         return cls(env.get(ENV, ""))
 
     def __bool__(self) -> bool:
-        return bool(self._first or self._only)
+        return bool(self._first or self._only or self._slow)
+
+    def slowdown(self, point: str) -> float:
+        """Extra seconds per unit of work at ``point`` (0: not slowed)."""
+        return self._slow.get(point, 0.0)
 
     def check(self, point: str) -> None:
         """Raise ``InjectedFault`` if this call at ``point`` is to fail."""
-        if not self:
+        if not (self._first or self._only):
             return
         with self._lock:
             n = self._calls.get(point, 0) + 1

@@ -164,6 +164,10 @@ class Publisher(Pacer):
         """Drop the answer's queued clips and cut its clip on air (the next frame is idle)."""
         return self.clips.skip(answer_id)
 
+    def hold(self, answer_id: str, lead_s: float) -> None:
+        """Start the answer only once ``lead_s`` of it is queued (``ClipQueue.hold``)."""
+        self.clips.hold(answer_id, lead_s)
+
     def next_avatar_position(self) -> int:
         """The avatar loop position where a clip submitted now would start playing.
 

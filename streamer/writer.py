@@ -112,6 +112,7 @@ class WriterStage:
                     # The question read aloud is not answer text: an LLM failure after
                     # it still finds nothing said (the answer is asked again).
                     answer.released += 0 if item.reads_question else 1
+                    answer.chars += len(item.text)
                     if answer.times.first_segment is None:
                         answer.times.first_segment = time.time()
                     if item.last:
