@@ -175,7 +175,8 @@ class VideoBuilder:
         start = self.player.next_avatar_position()
         batches: Iterator[np.ndarray] = self.lipsync.render(speech, start, self.output.fps)
         done = 0
-        busy = time.monotonic() - started
+        spoke = time.monotonic()
+        busy = spoke - started
         while done < n_frames:
             t0 = time.monotonic()
             frames = await self._in_worker(lambda: self._render_next(batches), "lip-sync")
@@ -197,7 +198,9 @@ class VideoBuilder:
             )
             done = end
             fps = self.output.fps
-            rtf = (time.monotonic() - started) / (done / fps)  # this segment's, so far
+            # This segment's pace: its voice, and its lip-sync so far projected to the end.
+            lip_s = time.monotonic() - spoke
+            rtf = (spoke - started + lip_s * n_frames / done) / (n_frames / fps)
             self._hold(segment, rtf, (n_frames - done) / fps, len(segment.text) * fps / n_frames)
             await self.player.put(clip)
         if done != n_frames:

@@ -142,6 +142,7 @@ class Daemon:
             on_moderation=self.control.on_chat_moderation,
         )  # fmt: skip
         self.answers.subscribe(self._check_idle)
+        self.sink_stage.on_free = self._check_idle  # a skipped item let go after its answer
         self.heap = TrimWhenIdle(
             busy=lambda: len(self.answers) > 0, trace_to=self.env.get("STREAMER_TRACEMALLOC")
         )
@@ -345,6 +346,7 @@ class Daemon:
         await self.chat.close()
         await self.provider.aclose()
         await self.moderator.close()
+        await self.web.close()  # no console action, preview or host voice from here on
         self._closed = True
         self._summary()
         self.store.close()

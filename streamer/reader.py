@@ -104,6 +104,7 @@ class ChatReader:
     ) -> None:
         self._commands = commands
         self._redemption_role = redemption_role  # the priority of channel points questions
+        self._refundable = True  # the redemption being checked can be refunded
         self._blocked = blocked  # the local block list (moderation.blocked_users_file)
         self._filters = filters
         self._pool = pool
@@ -181,6 +182,8 @@ class ChatReader:
                 verdict = Verdict("ignored", "duplicate", "redemption handled before")
             else:
                 text = sanitize(redemption.text, self._max_scan)
+                # A reward that skips Twitch's queue was fulfilled already: no refund.
+                self._refundable = redemption.status == "unfulfilled"
                 verdict = await self._ask(msg, text, redemption)
                 if verdict.outcome == "rejected" and verdict.reason != "pool_full":
                     self._pool.refuse_redemption(redemption, f"{verdict.reason}: {verdict.detail}")
@@ -334,7 +337,8 @@ class ChatReader:
         )
         if reason in self._reply_on or paid:  # a viewer who paid always hears why
             name = clean_display_name(msg.display_name, msg.user)
-            why = self._human(reason, wait) + (" (your points are refunded)" if paid else "")
+            refund = paid and self._refundable
+            why = self._human(reason, wait) + (" (your points are refunded)" if refund else "")
             self._send(self._commands.reject_template, name, why)
         return Verdict("rejected", reason, detail)
 

@@ -61,6 +61,20 @@ class RedemptionSettler:
             self._task = asyncio.create_task(self._run(), name="redemptions")
 
     async def _run(self) -> None:
+        with contextlib.suppress(Exception):  # settled rows of long ago: housekeeping only
+            self._log.prune(self._clock())
+        while True:
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database hiccuped: the rows are still there, try later
+                log.exception("the redemption settler failed; trying again in 30 s")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(30.0):
+                        await self._wakeup.wait()
+
+    async def _round(self) -> None:
         while True:
             self._wakeup.clear()
             due = self._log.due(self._clock())

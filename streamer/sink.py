@@ -138,6 +138,9 @@ class SinkStage:
         self.busy: Answer | None = None  # the answer whose item is being handed on
         # Told of each segment as it is handed on (what is said, for the console).
         self.segment_listeners: list[Callable[[Answer, Segment], None]] = []
+        # Called each time the stage is through with an item, handed on or dropped
+        # (``--once`` may be idle now).
+        self.on_free: Callable[[], None] = lambda: None
 
     async def run(self) -> None:
         while True:
@@ -147,6 +150,7 @@ class SinkStage:
                     await self._hand_on(answer, item)
             finally:
                 self.queue.task_done()
+                self.on_free()
 
     async def _hand_on(self, answer: Answer, item: AnswerMessage) -> None:
         if answer.handed == 0 and isinstance(item, Segment):

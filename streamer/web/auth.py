@@ -63,4 +63,6 @@ def console_token(path: Path, env: Mapping[str, str], env_name: str) -> tuple[st
 
 def allowed(given: str | None, token: str) -> bool:
     """Whether a request's token is the console's (constant-time comparison)."""
-    return bool(given) and bool(token) and hmac.compare_digest(str(given), token)
+    if not given or not token:
+        return False
+    return hmac.compare_digest(str(given).encode("utf-8"), token.encode("utf-8"))

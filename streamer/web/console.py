@@ -27,13 +27,25 @@ class ActionError(Exception):
     """An action that cannot be done as asked (a bad id or user): HTTP 400."""
 
 
+def mask_url(url: str) -> str:
+    """An RTMP address without its last path part: a stream key lives there
+    (``rtmp://live.twitch.tv/app/live_123_abc`` -> ``rtmp://live.twitch.tv/app/****``)."""
+    if not url.lower().startswith(("rtmp://", "rtmps://")):
+        return url
+    head, sep, _ = url.rstrip("/").rpartition("/")
+    return f"{head}{sep}****" if head.count("/") >= 3 else url
+
+
 def masked(value: Any, key: str = "") -> Any:
-    """The settings as the page shows them: anything that could be a secret masked
-    (the settings model refuses secrets, so this is a second belt)."""
+    """What a page shows of the settings or the state: anything that could be a secret
+    masked (the settings model refuses secrets: this is a second belt), and the stream
+    key of an RTMP address."""
     if isinstance(value, dict):
         return {k: masked(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v, key) for v in value]
+    if isinstance(value, str) and value.lower().startswith(("rtmp://", "rtmps://")):
+        return mask_url(value)
     name = key.lower()
     if value and any(w in name for w in _SECRET_WORDS) and not name.endswith(("_env", "_file")):
         return "********"
@@ -157,7 +169,9 @@ class Console:
                 f"{publisher.get('state')}, {publisher.get('fps')} fps"
                 + (f"; last error: {error}" if error else ""),
             )
-            result["rtmp"] = part("up" if connected else "down", str(publisher.get("url")))
+            result["rtmp"] = part(
+                "up" if connected else "down", mask_url(str(publisher.get("url")))
+            )
         return result
 
     # ------------------------------------------------------------------ actions

@@ -57,12 +57,14 @@ class EventBus:
             if kind == "question" and data.get("question") is None:
                 self.current.pop("caption", None)
         for listener in self._listeners:
-            if kind == "state":
-                if listener.state_pending:
-                    continue  # one pending "state" is enough
-                listener.state_pending = True
+            if kind == "state" and listener.state_pending:
+                continue  # one pending "state" is enough
             if listener.queue.full():
-                listener.queue.get_nowait()
+                evicted = listener.queue.get_nowait()
+                if evicted["type"] == "state":
+                    listener.state_pending = False
+            if kind == "state":
+                listener.state_pending = True
             listener.queue.put_nowait(event)
 
     def changed(self) -> None:

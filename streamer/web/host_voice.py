@@ -103,6 +103,7 @@ class HostVoice:
         self._engine: Any = None
         self._engine_error = ""
         self._loading: asyncio.Lock | None = None
+        self._busy: asyncio.Lock | None = None  # one transcription at a time (one model)
         self._tasks: set[asyncio.Task[None]] = set()
         self.heard: list[str] = []  # what was recognised since start
 
@@ -139,8 +140,11 @@ class HostVoice:
             self._on_state("unavailable", self._engine_error)
             return
         self._on_state("transcribing", f"{len(speech) / RATE:.1f} s of speech")
+        if self._busy is None:
+            self._busy = asyncio.Lock()
         try:
-            text = await asyncio.to_thread(engine.transcribe, speech)
+            async with self._busy:
+                text = await asyncio.to_thread(engine.transcribe, speech)
         except Exception as exc:
             log.exception("host voice: speech recognition failed")
             self._on_state("error", f"speech recognition failed: {exc}")

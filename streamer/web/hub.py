@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from streamer.answer import Answer, AnswerState
 from streamer.messages import Question, Role, Segment, new_id
 from streamer.moderation.blocklist import login
+from streamer.pool import AddStatus
 from streamer.reader import Verdict
 from streamer.web.auth import ConsoleTokenError, console_token, is_loopback
 from streamer.web.console import Console, answer_json
@@ -114,7 +115,12 @@ class WebHub:
             id=new_id(), user=user, display_name=name, text=text[: d.settings.filters.max_chars],
             role=Role.BROADCASTER, askers=(user,),
         )  # fmt: skip
-        stored = d.pool.add(question).question
+        result = d.pool.add(question)
+        if result.status is AddStatus.POOL_FULL:
+            log.warning("host question not asked: the pool is full: %r", text)
+            self.bus.publish("host_voice", state="error", text="the question pool is full")
+            return
+        stored = result.question
         picked = d.pool.pick_now(stored.id)
         if picked is not None:
             d.answers.create(picked)

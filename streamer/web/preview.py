@@ -6,9 +6,11 @@ sends, not from a second render.
   so nothing is copied or encoded for nobody). The tap only hops onto the event loop.
 * Each viewer gets one ``RTCPeerConnection`` with a video and an audio track; both are
   stamped from the same tick count (video at 90 kHz, audio at the stream's rate), so the
-  browser plays them in sync, as the RTMP stream does. Video is scaled to
-  ``status.preview_width`` x ``preview_height`` (640x360) before aiortc encodes it
-  (VP8, in aiortc's encoder thread).
+  browser plays them in sync, as the RTMP stream does (a frame a slow viewer loses
+  takes its time with it: the next one keeps its own stamp). Video is scaled once a
+  frame to ``status.preview_width`` x ``preview_height`` (640x360) before aiortc
+  encodes it (VP8, in aiortc's encoder thread). A viewer gets frames once connected;
+  one not connected within 30 s is dropped; at most four watch at once.
 * A viewer that falls behind loses its oldest frames (bounded queues), never the stream.
 * The viewer may send its microphone on the audio track's way back (push-to-talk):
   ``on_microphone`` gets that track (the host's voice, ``host_voice.py``).
@@ -24,11 +26,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 QUEUE_FRAMES = 25  # about a second of frames a slow viewer may lag before frames drop
+MAX_VIEWERS = 4
+CONNECT_TIMEOUT_S = 30.0  # a viewer not connected by then is dropped
 
 
 class PreviewFeed:
@@ -38,13 +43,22 @@ class PreviewFeed:
         self.fps, self.rate, self.size = fps, rate, size
         self._viewers: set[_Viewer] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.frames = 0  # frames handed to viewers since start
+        self.frames = 0  # frames handed to viewers since start (their timestamps count these)
+        self._timeouts: set[asyncio.Task[None]] = set()
         # The viewer's microphone (push-to-talk), when it sends one: the host's voice.
         self.on_microphone: Callable[[Any], None] | None = None
 
     @property
     def watching(self) -> bool:
         return bool(self._viewers)
+
+    @property
+    def viewers(self) -> int:
+        return len(self._viewers)
+
+    @property
+    def full(self) -> bool:
+        return len(self._viewers) >= MAX_VIEWERS
 
     def tap(self, frame: np.ndarray, audio: np.ndarray) -> None:
         """From the pacing thread: one frame and its samples, as ffmpeg took them."""
@@ -55,9 +69,15 @@ class PreviewFeed:
             loop.call_soon_threadsafe(self._fan_out, frame, audio)
 
     def _fan_out(self, frame: np.ndarray, audio: np.ndarray) -> None:
+        tick = self.frames
         self.frames += 1
-        for viewer in list(self._viewers):
-            viewer.put(frame, audio)
+        watching = [v for v in self._viewers if v.pc.connectionState == "connected"]
+        if not watching:
+            return
+        if (frame.shape[1], frame.shape[0]) != self.size:  # once a frame, for every viewer
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        for viewer in watching:
+            viewer.put(frame, audio, tick)
 
     async def answer(self, offer_sdp: str, offer_type: str) -> dict[str, str]:
         """A viewer's offer in, our answer out (one peer connection per viewer)."""
@@ -87,8 +107,17 @@ class PreviewFeed:
             raise
         self._viewers.add(viewer)
         log.info("preview: a viewer joined (%d watching)", len(self._viewers))
+        timeout = asyncio.create_task(self._connect_or_drop(viewer), name="preview-connect")
+        self._timeouts.add(timeout)
+        timeout.add_done_callback(self._timeouts.discard)
         local = pc.localDescription
         return {"sdp": local.sdp, "type": local.type}
+
+    async def _connect_or_drop(self, viewer: _Viewer) -> None:
+        await asyncio.sleep(CONNECT_TIMEOUT_S)
+        if viewer.pc.connectionState != "connected":
+            log.info("preview: a viewer did not connect in %.0f s", CONNECT_TIMEOUT_S)
+            await self.drop(viewer)
 
     async def drop(self, viewer: _Viewer) -> None:
         if viewer in self._viewers:
@@ -97,6 +126,9 @@ class PreviewFeed:
         await viewer.pc.close()
 
     async def close(self) -> None:
+        for task in list(self._timeouts):
+            task.cancel()
+        await asyncio.gather(*self._timeouts, return_exceptions=True)
         for viewer in list(self._viewers):
             await self.drop(viewer)
 
@@ -106,9 +138,9 @@ class _Viewer:
         from streamer.web.preview_tracks import AudioTrack, VideoTrack
 
         self.pc = pc
-        self.video = VideoTrack(feed.fps, feed.size)
-        self.audio = AudioTrack(feed.rate)
+        self.video = VideoTrack(feed.fps)
+        self.audio = AudioTrack(feed.rate, feed.fps)
 
-    def put(self, frame: np.ndarray, audio: np.ndarray) -> None:
-        self.video.put(frame)
-        self.audio.put(audio)
+    def put(self, frame: np.ndarray, audio: np.ndarray, tick: int) -> None:
+        self.video.put(frame, tick)
+        self.audio.put(audio, tick)

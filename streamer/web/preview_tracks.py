@@ -1,5 +1,6 @@
-"""The preview's two aiortc tracks: the publisher's frames (scaled) and samples, each
-stamped from the same tick count so the browser keeps them in sync."""
+"""The preview's two aiortc tracks: the publisher's frames (already scaled) and samples,
+each stamped from the publisher's tick, so a dropped frame never shifts the picture
+against the sound."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import collections
 import fractions
 
 import av
-import cv2
 import numpy as np
 from aiortc import MediaStreamTrack
 
@@ -22,15 +22,16 @@ class _Queued(MediaStreamTrack):
 
     def __init__(self) -> None:
         super().__init__()
-        self._items: collections.deque[np.ndarray] = collections.deque(maxlen=QUEUE_FRAMES)
+        self._items: collections.deque[tuple[np.ndarray, int]] = collections.deque(
+            maxlen=QUEUE_FRAMES
+        )
         self._ready = asyncio.Event()
-        self._count = 0  # items taken: the timestamps count them
 
-    def put(self, item: np.ndarray) -> None:
-        self._items.append(item)
+    def put(self, item: np.ndarray, tick: int) -> None:
+        self._items.append((item, tick))
         self._ready.set()
 
-    async def _next(self) -> np.ndarray:
+    async def _next(self) -> tuple[np.ndarray, int]:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
@@ -40,35 +41,31 @@ class _Queued(MediaStreamTrack):
 class VideoTrack(_Queued):
     kind = "video"
 
-    def __init__(self, fps: int, size: tuple[int, int]) -> None:
+    def __init__(self, fps: int) -> None:
         super().__init__()
-        self._fps, self._size = fps, size
+        self._fps = fps
 
     async def recv(self) -> av.VideoFrame:
-        frame = await self._next()
-        if (frame.shape[1], frame.shape[0]) != self._size:
-            frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
+        frame, tick = await self._next()
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
-        out.pts = self._count * VIDEO_CLOCK // self._fps
+        out.pts = tick * VIDEO_CLOCK // self._fps
         out.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        self._count += 1
         return out
 
 
 class AudioTrack(_Queued):
     kind = "audio"
 
-    def __init__(self, rate: int) -> None:
+    def __init__(self, rate: int, fps: int) -> None:
         super().__init__()
-        self._rate = rate
+        self._rate, self._per_tick = rate, rate // fps  # whole samples a frame (checked)
 
     async def recv(self) -> av.AudioFrame:
-        samples = await self._next()
+        samples, tick = await self._next()
         out = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(samples, np.int16).reshape(1, -1), format="s16", layout="mono"
         )
         out.sample_rate = self._rate
-        out.pts = self._count
+        out.pts = tick * self._per_tick
         out.time_base = fractions.Fraction(1, self._rate)
-        self._count += len(samples)
         return out

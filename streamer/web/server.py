@@ -9,7 +9,8 @@
 ``GET /api/state``    what the console shows, as JSON
 ``GET /events``       live events (Server-Sent Events, ``events.py``)
 ``GET /metrics``      Prometheus metrics
-``POST /api/preview`` a WebRTC offer for the live preview (``preview.py``); the answer
+``POST /api/preview`` a WebRTC offer for the live preview (``preview.py``; it may carry
+                      the host's microphone, so it needs the token too); the answer
 ``POST /api/ACTION``  skip, pause, resume, clear, drop, next, block, unblock: with the
                       console token in ``X-Streamer-Token`` (403 without)
 ====================  =====================================================
@@ -31,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from streamer.web.auth import HEADER, allowed
-from streamer.web.console import ActionError
+from streamer.web.auth import HEADER, allowed, is_loopback
+from streamer.web.console import ActionError, masked
 from streamer.web.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class WebServer:
 
     async def start(self, token: str) -> None:
         self._token = token
-        app = web.Application()
+        app = web.Application(middlewares=[self._guard])
         app.router.add_get("/", self._page("console.html"))
         app.router.add_get("/overlay", self._page("overlay.html"))
         app.router.add_get("/overlay.css", self._overlay_css)
@@ -102,6 +103,21 @@ class WebServer:
             await self._runner.cleanup()
             self._runner = None
 
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """On a loopback address only loopback names are served (a page of another site
+        cannot reach the daemon by rebinding its own name to 127.0.0.1); the console
+        cannot be framed by another page."""
+        if is_loopback(self.host):
+            name = (request.host or "").rsplit(":", 1)[0].strip("[]")
+            if not is_loopback(name):
+                return web.Response(status=421, text="this console answers on loopback names only")
+        response: web.StreamResponse = await handler(request)
+        if request.path != "/overlay":  # OBS (or a scene tool) may embed the overlay
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        return response
+
     # ------------------------------------------------------------------ pages
 
     def _page(self, name: str) -> Any:
@@ -117,7 +133,7 @@ class WebServer:
     # ------------------------------------------------------------------ reads
 
     async def _status(self, _: web.Request) -> web.Response:
-        return web.json_response(self.hub.daemon.snapshot(), dumps=_dumps)
+        return web.json_response(masked(self.hub.daemon.snapshot()), dumps=_dumps)
 
     async def _state(self, _: web.Request) -> web.Response:
         state = self.hub.console.state()
@@ -139,26 +155,38 @@ class WebServer:
         await response.prepare(request)
         self._streams.add(response)
         events = self.hub.bus.listen()
+        waiting: asyncio.Future[Any] | None = None
         try:
             await response.write(b": connected\n\n")
             while not self._closing.is_set():
-                try:
-                    async with asyncio.timeout(HEARTBEAT_S):
-                        event = await anext(events)
-                except TimeoutError:
+                # One pending read, kept across heartbeats: cancelling it would close
+                # the event stream.
+                if waiting is None:
+                    waiting = asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait({waiting}, timeout=HEARTBEAT_S)
+                if not done:
                     await response.write(b": ping\n\n")
                     continue
+                event, waiting = waiting.result(), None
                 await response.write(f"data: {_dumps(event)}\n\n".encode())
-        except (ConnectionResetError, ConnectionError):
-            pass  # the page went away
+        except (ConnectionResetError, ConnectionError, StopAsyncIteration):
+            pass  # the page went away, or the daemon is stopping
         finally:
             self._streams.discard(response)
+            if waiting is not None:
+                waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
             await events.aclose()
         return response
 
     async def _preview(self, request: web.Request) -> web.Response:
         """A viewer's WebRTC offer; the answer. JSON only, so a page of another site
         cannot send one without a CORS preflight this app never approves."""
+        if not allowed(request.headers.get(HEADER), self._token):
+            # It can send the host's voice: a question answered next. Token as for actions.
+            return web.json_response(
+                {"message": f"the preview needs the console token ({HEADER})"}, status=403
+            )
         if request.content_type != "application/json":
             return web.json_response({"message": "send the offer as JSON"}, status=415)
         if self.hub.publisher is None:
@@ -166,6 +194,10 @@ class WebServer:
                 {"message": "no preview: the daemon runs without video, or "
                  "status.preview is false"}, status=404,
             )  # fmt: skip
+        if self.hub.preview.full:
+            return web.json_response(
+                {"message": f"{self.hub.preview.viewers} viewers already watch"}, status=503
+            )
         try:
             offer = await request.json()
             answer = await self.hub.preview.answer(str(offer["sdp"]), str(offer["type"]))

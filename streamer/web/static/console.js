@@ -225,7 +225,10 @@ async function watch() {
   await gathered(pc);
   const response = await fetch("/api/preview", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: {
+      "Content-Type": "application/json",
+      "X-Streamer-Token": localStorage.getItem(TOKEN_KEY) || "",
+    },
     body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
   });
   const answer = await response.json();
