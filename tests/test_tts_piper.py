@@ -131,3 +131,25 @@ def test_auto_speaks_with_piper_when_a_voice_is_there(user_voice: Path) -> None:
     assert make_tts(TTSSettings(engine="auto", model_path=user_voice)).name == "piper"
     gone = user_voice.with_name("gone.onnx")
     assert make_tts(TTSSettings(engine="auto", model_path=gone)).name == "espeak"
+
+
+def test_doctor_and_say_name_the_piper_voice(
+    user_voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streamer.cli import main
+    from streamer.config import settings_from_dict
+    from streamer.doctor import check_voice
+
+    settings = settings_from_dict({"tts": {"engine": "piper", "model_path": str(user_voice)}})
+    check = check_voice(settings)
+    assert check.level == "ok"
+    assert check.detail.startswith("piper en_US-joe-medium.onnx (en-us, 22050 Hz, cpu) loads")
+    from streamer.config import ConfigError
+
+    with pytest.raises(ConfigError, match="tts.model_path: file not found"):  # named at load
+        settings_from_dict({"tts": {"engine": "piper", "model_path": str(tmp_path / "x.onnx")}})
+    out = tmp_path / "hello.wav"
+    args = ["say", "Hello there!", "--out", str(out), "--set", "tts.engine=piper"]
+    assert main([*args, "--set", f"tts.model_path={user_voice}"]) == 0
+    printed = capsys.readouterr().out
+    assert "voice piper en_US-joe-medium.onnx" in printed and out.stat().st_size > 10_000
