@@ -146,7 +146,7 @@ def test_doctor_and_say_name_the_piper_voice(
     assert check.detail.startswith("piper en_US-joe-medium.onnx (en-us, 22050 Hz, cpu) loads")
     from streamer.config import ConfigError
 
-    with pytest.raises(ConfigError, match="tts.model_path: file not found"):  # named at load
+    with pytest.raises(ConfigError, match=r"tts\.model_path: file not found"):  # named at load
         settings_from_dict({"tts": {"engine": "piper", "model_path": str(tmp_path / "x.onnx")}})
     out = tmp_path / "hello.wav"
     args = ["say", "Hello there!", "--out", str(out), "--set", "tts.engine=piper"]
