@@ -25,7 +25,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from streamer.answer import Answer, Answers, AnswerState
+from streamer.answer import Answer, Answers
 from streamer.answerer import Answerer
 from streamer.chat.base import ChatSource
 from streamer.chat.sender import RateLimitedSender, limit_for
@@ -45,6 +45,7 @@ from streamer.pool import QuestionPool
 from streamer.reader import ChatReader
 from streamer.redemptions import RedemptionSettler
 from streamer.sink import NextStage, PrintSink, SegmentQueue, SinkStage
+from streamer.status import daemon_snapshot
 from streamer.store import QuestionStore
 from streamer.supervisor import Supervisor
 from streamer.web.hub import WebHub
@@ -161,38 +162,14 @@ class Daemon:
             return "not recorded (stopped)"
         return self.pool.record(answer.id, answer.state.value, answer.reason)
 
+    @property
+    def draining(self) -> bool:
+        """Stopping: the answer in progress may finish, no other starts."""
+        return self._draining
+
     def snapshot(self) -> dict[str, Any]:
         """The state for ``streamer status`` (called on the event loop)."""
-        writing = self.writer.current
-        on_air = self.answers.in_state(AnswerState.SPEAKING)
-        return {
-            "state": "stopping" if self._draining else "running",
-            "paused": self.state.paused,
-            "chat": self.chat.name,
-            "chat_done": self.chat_stage.done,
-            "chat_revoked": list(getattr(self.chat, "revoked", [])),
-            "pool": self.pool.counts(),
-            "answers": [
-                {"id": a.id, "user": a.question.user, "state": a.state.value} for a in self.answers
-            ],
-            "building": (
-                {
-                    "id": writing.id,
-                    "user": writing.question.user,
-                    "text": writing.question.text[:120],
-                }
-                if writing is not None
-                else None
-            ),
-            "on_air": on_air[0].id if on_air else None,
-            "questions_ended": dict(self.answers.questions),
-            "segments_waiting": self.queue.qsize(),
-            "chat_stats": self.reader.stats,
-            "redemptions": self.store.redemptions.counts(),
-            "next_stage": self.sink.status(),
-            "moderation": self.moderator.status(),
-            "heap": self.heap.trimmer.status(),
-        }
+        return daemon_snapshot(self)
 
     def media_event(self, kind: str, data: dict[str, Any]) -> None:
         """From the publisher's pacing thread: hop onto the event loop."""

@@ -1,14 +1,50 @@
-"""``streamer status``: the daemon's ``GET /status`` (served by ``web/server.py``, on
-loopback by default), fetched and rendered as a few readable lines."""
+"""``streamer status``: the daemon's state (``daemon_snapshot``) as ``GET /status``
+serves it (``web/server.py``, loopback by default), fetched and rendered as a few
+readable lines."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from streamer.answer import AnswerState
+
+if TYPE_CHECKING:
+    from streamer.daemon import Daemon
+
 log = logging.getLogger(__name__)
+
+
+def daemon_snapshot(d: Daemon) -> dict[str, Any]:
+    """The daemon's state, JSON-ready (called on the event loop)."""
+    writing = d.writer.current
+    on_air = d.answers.in_state(AnswerState.SPEAKING)
+    building = None
+    if writing is not None:
+        q = writing.question
+        building = {"id": writing.id, "user": q.user, "text": q.text[:120]}
+    return {
+        "state": "stopping" if d.draining else "running",
+        "paused": d.state.paused,
+        "chat": d.chat.name,
+        "chat_done": d.chat_stage.done,
+        "chat_revoked": list(getattr(d.chat, "revoked", [])),
+        "pool": d.pool.counts(),
+        "answers": [
+            {"id": a.id, "user": a.question.user, "state": a.state.value} for a in d.answers
+        ],
+        "building": building,
+        "on_air": on_air[0].id if on_air else None,
+        "questions_ended": dict(d.answers.questions),
+        "segments_waiting": d.queue.qsize(),
+        "chat_stats": d.reader.stats,
+        "redemptions": d.store.redemptions.counts(),
+        "next_stage": d.sink.status(),
+        "moderation": d.moderator.status(),
+        "heap": d.heap.trimmer.status(),
+    }
 
 
 async def fetch_status(host: str, port: int, timeout_s: float = 3.0) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from streamer.messages import Question, Role
 from streamer.store_asks import AskLog
 from streamer.store_redemptions import RedemptionLog
+from streamer.store_restore import restore_interrupted
 from streamer.store_schema import (
     ACTIVE,
     FINISHED,
@@ -355,38 +356,8 @@ class QuestionStore:
     def restore_interrupted(
         self, now: float, *, truncated_reason: str
     ) -> tuple[list[StoredQuestion], list[StoredQuestion]]:
-        """After a stop or a crash: what was ``building`` is settled, nothing is lost.
-
-        An answer already heard (``outcome`` speaking) ends where it stopped: done,
-        outcome truncated, never spoken again. The others go back to the front of the
-        build queue, keeping their order. Returns (requeued, truncated), as now stored.
-        """
-        with self.transaction():
-            building = self.with_status(Status.BUILDING)
-            heard = [s for s in building if s.outcome == OUTCOME_SPEAKING]
-            unheard = [s for s in building if s.outcome != OUTCOME_SPEAKING]
-            self.finish(
-                [s.id for s in heard],
-                Status.DONE,
-                now,
-                reason=truncated_reason,
-                sources=[Status.BUILDING],
-                outcome="truncated",
-            )
-            if unheard:
-                row = self._conn.execute(
-                    "SELECT MIN(queue_seq) FROM questions WHERE status = 'queued'"
-                ).fetchone()
-                front = (row[0] if row[0] is not None else 1) - len(unheard)
-                for i, stored in enumerate(unheard):
-                    self._conn.execute(
-                        "UPDATE questions SET status = 'queued', queue_seq = ?, updated_at = ?, "
-                        "outcome = NULL WHERE id = ?",
-                        (front + i, now, stored.id),
-                    )
-            requeued = [self.get(s.id) for s in unheard]
-            truncated = [self.get(s.id) for s in heard]
-        return [s for s in requeued if s is not None], [s for s in truncated if s is not None]
+        """After a stop or a crash: what was ``building`` is settled (``store_restore``)."""
+        return restore_interrupted(self, self._conn, now, truncated_reason=truncated_reason)
 
     def prune(self) -> int:
         """Delete finished rows beyond the newest ``keep_finished``; returns how many."""
