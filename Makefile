@@ -51,6 +51,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.lipsync
 	$(BIN)/python -m bench.tts
 	$(BIN)/python -m bench.preview
+	$(BIN)/python -m bench.neural_path
 
 ## An hour on air with faults on a schedule (SOAK_MINUTES=2 for a short one).
 SOAK_MINUTES ?= 60
