@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from streamer.worker import DaemonWorker
 log = logging.getLogger(__name__)
 
 HOLD_MARGIN_S = 0.3  # extra lead when the builder is slower than real time
+NEAR_REAL_TIME = 0.7  # above this real-time factor a segment's start-up cost needs a lead
+BATCH_S = 1.0  # the lip-sync engines' largest batches are about this much media
 
 T = TypeVar("T")
 
@@ -175,6 +178,7 @@ class VideoBuilder:
         start = self.player.next_avatar_position()
         batches: Iterator[np.ndarray] = self.lipsync.render(speech, start, self.output.fps)
         done = 0
+        startup_s = 0.0
         spoke = time.monotonic()
         busy = spoke - started
         while done < n_frames:
@@ -196,12 +200,17 @@ class VideoBuilder:
                 last=segment.last and end >= n_frames,
                 avatar_start=start + done,
             )
+            first = done == 0
             done = end
             fps = self.output.fps
+            now = time.monotonic()
+            if first:  # what a segment costs before its first frame: its voice, a batch
+                startup_s = now - started
             # This segment's pace: its voice, and its lip-sync so far projected to the end.
-            lip_s = time.monotonic() - spoke
-            rtf = (spoke - started + lip_s * n_frames / done) / (n_frames / fps)
-            self._hold(segment, rtf, (n_frames - done) / fps, len(segment.text) * fps / n_frames)
+            rtf = (spoke - started + (now - spoke) * n_frames / done) / (n_frames / fps)
+            self._hold(
+                segment, rtf, (n_frames - done) / fps, len(segment.text) * fps / n_frames, startup_s
+            )
             await self.player.put(clip)
         if done != n_frames:
             raise RuntimeError(f"lip-sync gave {done} frames for {n_frames} expected")
@@ -228,24 +237,37 @@ class VideoBuilder:
             time.sleep(slow * len(frames))
         return frames
 
-    def _hold(self, segment: Segment, rtf: float, left_s: float, chars_per_s: float) -> None:
-        """Slower than real time (``rtf`` > 1: seconds of work per second of media)? Then
-        the answer must not start before enough of it is queued that the rest renders
-        while it plays: ``remaining x (rtf - 1)`` seconds (the rest of this segment, and
-        the answer's text not yet spoken, at this voice's pace). Faster: no hold."""
+    def _hold(
+        self, segment: Segment, rtf: float, left_s: float, chars_per_s: float, startup_s: float
+    ) -> None:
+        """How much of the answer must be queued before it may start (0: none).
+
+        Slower than real time (``rtf`` > 1: seconds of work per second of media): the
+        rest renders while it plays only with ``remaining x (rtf - 1)`` seconds queued
+        (the rest of this segment, and the answer's text not yet spoken, at this voice's
+        pace). Close to real time (``rtf`` > ``NEAR_REAL_TIME``), the clips come in
+        batches of up to about a second (``BATCH_S``): one must be queued while the next
+        renders; and each segment still to build costs its ``startup_s`` (its voice and a
+        first batch) before its first frame: that much per segment too.
+        """
         hold = getattr(self.player, "hold", None)
         if hold is None:
             return
         rtf = max(rtf, self.stats.real_time_factor)
-        if rtf <= 1.0:
-            hold(segment.answer_id, 0.0)
-            return
         written, complete = self.expected(segment.answer_id)
         spoken = self._spoken_chars.get(segment.answer_id, 0) + len(segment.text)
-        future = max(0, written - spoken) / max(chars_per_s, 1.0)
+        left_chars = max(0, written - spoken)
+        future = left_chars / max(chars_per_s, 1.0)
+        ahead = math.ceil(left_chars / max(len(segment.text), 1))  # segments still to build
         if not complete:  # more text to come: at least as much again as this segment
             future += left_s + len(segment.text) / max(chars_per_s, 1.0)
-        hold(segment.answer_id, (left_s + future) * (rtf - 1.0) + HOLD_MARGIN_S)
+            ahead += 1
+        lead = 0.0
+        if rtf > 1.0:
+            lead += (left_s + future) * (rtf - 1.0) + HOLD_MARGIN_S
+        if rtf > NEAR_REAL_TIME:  # and a batch of about a second takes about rtf seconds
+            lead += ahead * startup_s + min(left_s + future, BATCH_S) * rtf
+        hold(segment.answer_id, lead)
 
     def _end_marker(self, answer_id: str, index: int) -> Clip:
         height, width = self.output.height, self.output.width
