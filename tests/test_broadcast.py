@@ -107,9 +107,10 @@ class Observed(Daemon):
         return self.sink
 
     def media_event(self, kind: str, data: dict[str, Any]) -> None:
-        # From the publisher's pacing thread, like the daemon's own handler.
-        self._test_loop.call_soon_threadsafe(self._seen, kind, dict(data))
+        # From the publisher's pacing thread, like the daemon's own handler, and queued
+        # after it: what the test then asks the daemon already reflects the event.
         super().media_event(kind, data)
+        self._test_loop.call_soon_threadsafe(self._seen, kind, dict(data))
 
     def _seen(self, kind: str, data: dict[str, Any]) -> None:
         self.events.append((kind, data, time.monotonic()))
