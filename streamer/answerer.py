@@ -60,9 +60,11 @@ class Answerer:
         *,
         clock: Callable[[], float] = time.monotonic,
         prompts: PromptBuilder | None = None,
+        language: str = "en",
     ) -> None:
         self.settings = settings
         self.split = split
+        self.language = language  # the splitter's abbreviations
         self.provider = provider
         self._clock = clock
         self.prompts = prompts or PromptBuilder(settings.persona)
@@ -182,9 +184,11 @@ class Answerer:
                     q, memory=self._memory, reminder=reminder, budget_tokens=self.budget_tokens
                 )
                 cut_at_length = False
+                split = self.split
                 splitter = SentenceSplitter(
-                    self.split.min_chars, self.split.first_min_chars, self.split.max_chars
-                )
+                    split.min_chars, split.first_min_chars, split.max_chars,
+                    language=self.language,
+                )  # fmt: skip
                 held: deque[tuple[str, int]] = deque()  # (segment, where it ends, normalized)
                 answer = ""
                 try:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streamer.answer import Answers, AnswerState
+from streamer.lang.replies import Replies
 from streamer.messages import ChatModeration, ChatModerationKind, ModAction, ModCommand
 from streamer.moderation.blocklist import BlockList, login
 from streamer.pool import QuestionPool
@@ -40,7 +41,11 @@ class Control:
         *,
         on_resume: Callable[[], None],
         blocked: BlockList,
+        replies: Replies | None = None,
+        resume_command: str = "!resume",
     ) -> None:
+        self.replies = replies if replies is not None else Replies()
+        self._resume_command = resume_command
         self.pool = pool
         self.answers = answers
         self.blocked = blocked
@@ -54,8 +59,7 @@ class Control:
         if cmd.action is ModAction.SKIP:
             reply = self.skip()
         elif cmd.action is ModAction.CLEAR:
-            count = self.pool.clear()
-            reply = f"cleared {count} waiting question{'' if count == 1 else 's'}"
+            reply = self.replies.count("cleared", self.pool.clear())
         elif cmd.action in (ModAction.BLOCK, ModAction.UNBLOCK):
             reply = self.block(cmd)
         elif cmd.action is ModAction.PAUSE:
@@ -63,28 +67,28 @@ class Control:
         else:
             reply = self.pause(False)
         log.info("!%s: %s", cmd.action.value, reply)
-        self._say(f"@{cmd.user}, {reply}")
+        self._say(self.replies.text("mod", user=cmd.user, reply=reply))
 
     def pause(self, paused: bool) -> str:
         """Stop or restart picking (`!pause`, `!resume`, the console)."""
         self.state.paused = paused
         if paused:
-            return "paused: no new question is picked until !resume"
+            return self.replies.text("paused", command=self._resume_command)
         self._on_resume()
-        return "resumed"
+        return self.replies.text("resumed")
 
     def block(self, cmd: ModCommand) -> str:
         """`!block user` / `!unblock user` (also the console's buttons); the reply."""
         user = login(cmd.argument)
         if not user:
-            return f"usage: !{cmd.action.value} <login> (letters, digits and _ only)"
+            return self.replies.text("block_usage", command=f"!{cmd.action.value}")
         if cmd.action is ModAction.UNBLOCK:
-            if self.blocked.remove(user):
-                return f"unblocked {user}"
-            return f"{user} was not blocked"
+            key = "unblocked" if self.blocked.remove(user) else "not_blocked"
+            return self.replies.text(key, login=user)
         added = self.blocked.add(user)
-        dropped = self.drop_user(user, f"user blocked by {cmd.user}")
-        return f"{'blocked' if added else 'already blocked:'} {user}; {dropped}"
+        summary = self.drop_user(user, f"user blocked by {cmd.user}")
+        key = "blocked" if added else "already_blocked"
+        return self.replies.text(key, login=user, summary=summary)
 
     def drop_user(self, user: str, reason: str) -> str:
         """Every question of ``user`` goes: live answers are taken off air (recorded
@@ -94,9 +98,10 @@ class Control:
         live = [a for a in self.answers if a.question.user == user]
         pulled = sum(a.interrupt(reason, AnswerState.MODERATED) for a in live)
         dropped, kept = self.pool.drop_user(user, reason)
-        kept_text = f" ({kept} kept for the others who asked them too)" if kept else ""
-        answers = f"{pulled} answer{'' if pulled == 1 else 's'}"
-        return f"{answers} pulled, {dropped} waiting dropped{kept_text}"
+        answers = self.replies.count("answers", pulled)
+        if kept:
+            return self.replies.text("kept_summary", answers=answers, dropped=dropped, kept=kept)
+        return self.replies.text("dropped_summary", answers=answers, dropped=dropped)
 
     def on_chat_moderation(self, event: ChatModeration) -> str:
         """The platform's own moderation (a deleted message, a ban, a cleared chat)."""
@@ -132,5 +137,5 @@ class Control:
         else the next picked one. One call reaches every stage that holds its work."""
         answer = self.answers.current()
         if answer is None or not answer.interrupt(reason):
-            return "nothing to skip"
-        return "skipped the current answer"
+            return self.replies.text("nothing_to_skip")
+        return self.replies.text("skipped")

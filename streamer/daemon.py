@@ -93,7 +93,8 @@ class Daemon:
         self.answers = Answers(self._record)
         self.control = Control(
             self.pool, self.answers, self.sender.say, on_resume=self._check_idle,
-            blocked=BlockList(settings.blocked_users_file),
+            blocked=BlockList(settings.blocked_users_file), replies=settings.replies,
+            resume_command=settings.commands.prefix + settings.commands.resume,
         )  # fmt: skip
         self.state = self.control.state
         self.reader = ChatReader(
@@ -105,6 +106,7 @@ class Daemon:
             banned=banned,
             blocked=self.control.blocked.__contains__,
             redemption_role=Role[settings.twitch.channel_points.priority.upper()],
+            replies=self.control.replies,
         )
         # Channel points spent on questions: fulfilled or refunded once they end.
         self.settler = RedemptionSettler(self.store.redemptions, self.chat.settle_redemption)
@@ -112,7 +114,9 @@ class Daemon:
         model_check = make_model_check(settings, self.env)
         self.playback = Playback(self.answers, self.pool, self.reader, closed=lambda: self._closed)
         self.provider = make_provider(settings.llm, self.env)
-        self.answerer = Answerer(settings.llm, settings.split, self.provider)
+        self.answerer = Answerer(
+            settings.llm, settings.split, self.provider, language=settings.channel.language
+        )
         self.moderator = Moderator(
             settings.moderation, banned, model_check,
             system_prompt=self.answerer.prompts.system_prompt,

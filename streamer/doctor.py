@@ -120,7 +120,7 @@ def check_module(dist: str, module: str, what: str) -> Check:
 def check_voice(settings: Settings) -> Check:
     from streamer.tts import TTSError, make_tts
 
-    engine = make_tts(settings.tts)
+    engine = make_tts(settings.tts, settings.channel.language)
     try:
         engine.load()
         audio = engine.synthesize("Hello.")

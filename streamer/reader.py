@@ -23,6 +23,7 @@ from typing import Literal
 
 from streamer.config import CommandSettings, FilterSettings
 from streamer.filters import BannedWords, find_link, sanitize
+from streamer.lang.replies import Replies
 from streamer.messages import (
     ChatMessage,
     ModAction,
@@ -86,6 +87,14 @@ class Verdict:
 _MIN_PRUNE_AT = 1024
 
 
+def _replies_of(commands: CommandSettings) -> Replies:
+    """English replies with the commands' own templates (a reader made without the
+    whole config, as tests and tools do)."""
+    keys = ("ack", "queued", "picked", "reject")
+    overrides = {k: t for k in keys if (t := getattr(commands, f"{k}_template")) is not None}
+    return Replies("en", overrides)
+
+
 class ChatReader:
     """Parses ``!ask`` and moderator commands, filters, rate-limits, feeds the pool."""
 
@@ -101,8 +110,11 @@ class ChatReader:
         clock: Callable[[], float] = time.monotonic,
         blocked: Callable[[str], bool] = lambda user: False,
         redemption_role: Role = Role.VIP,
+        replies: Replies | None = None,
     ) -> None:
         self._commands = commands
+        # The chat replies (channel.language, channel.replies, commands.*_template).
+        self._replies = replies if replies is not None else _replies_of(commands)
         self._redemption_role = redemption_role  # the priority of channel points questions
         self._refundable = True  # the redemption being checked can be refunded
         self._blocked = blocked  # the local block list (moderation.blocked_users_file)
@@ -199,7 +211,7 @@ class ChatReader:
 
     def queued(self, question: Question, position: int) -> None:
         """Tell the asker the question was picked and where it is in line (1 = next)."""
-        template = self._commands.queued_template
+        template = self._replies.template("queued")
         if not template:
             return
         try:
@@ -211,7 +223,7 @@ class ChatReader:
 
     def answering(self, question: Question) -> None:
         """Tell everyone who asked the question (duplicates merged) that it is answered now."""
-        self._send(self._commands.picked_template, askers_text(question), "")
+        self._send(self._replies.template("picked"), askers_text(question), "")
 
     # ------------------------------------------------------------------ steps
 
@@ -298,7 +310,7 @@ class ChatReader:
         if not exempt:
             self._remember(key, now)
         stored = result.question
-        self._send(self._commands.ack_template, asked.display_name, "")
+        self._send(self._replies.template("ack"), asked.display_name, "")
         if result.status is AddStatus.MERGED:
             logger.info(
                 "merged question from %s into %s (%d askers): %s",
@@ -338,24 +350,15 @@ class ChatReader:
         if reason in self._reply_on or paid:  # a viewer who paid always hears why
             name = clean_display_name(msg.display_name, msg.user)
             refund = paid and self._refundable
-            why = self._human(reason, wait) + (" (your points are refunded)" if refund else "")
-            self._send(self._commands.reject_template, name, why)
+            why = self._human(reason, wait)
+            if refund:
+                why += " " + self._replies.text("points_refunded")
+            self._send(self._replies.template("reject"), name, why)
         return Verdict("rejected", reason, detail)
 
     def _human(self, reason: Reason, wait: int) -> str:
-        f = self._filters
-        ask = self._commands.prefix + self._commands.ask
-        texts: dict[str, str] = {
-            "empty": f"write your question after {ask}",
-            "too_short": f"your question is too short (at least {f.min_chars} characters)",
-            "too_long": f"your question is too long (at most {f.max_chars} characters)",
-            "link": "links are not allowed in questions",
-            "banned_word": "your question contains a word that is not allowed",
-            "cooldown": f"please wait {wait} s before asking again",
-            "pool_full": "too many questions right now, please try again later",
-            "not_moderator": "that command is for moderators",
-        }
-        return texts.get(reason, "your question was not accepted")
+        f, command = self._filters, self._commands.prefix + self._commands.ask
+        return self._replies.reason(reason, command, f.min_chars, f.max_chars, wait)
 
     def _send(self, template: str, user: str, reason: str) -> None:
         if self._say is None or not template:

@@ -44,13 +44,15 @@ def say(text: str, settings: Settings, out: Path, *, rate: int | None = None) ->
     Raises :class:`~streamer.tts.TTSError` when the voice cannot load or speak, and
     ``OSError`` when the file cannot be written.
     """
-    engine = make_tts(settings.tts)
+    engine = make_tts(settings.tts, settings.channel.language)
     started = time.perf_counter()
     engine.load()
     loaded = time.perf_counter()
+    split = settings.split
     splitter = SentenceSplitter(
-        settings.split.min_chars, settings.split.first_min_chars, settings.split.max_chars
-    )
+        split.min_chars, split.first_min_chars, split.max_chars,
+        language=settings.channel.language,
+    )  # fmt: skip
     segments = [*splitter.feed(text), *splitter.finish()]
     speech_text = SpeechText(settings.tts.text)
     spoken = [speech_text(segment) for segment in segments]

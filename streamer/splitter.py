@@ -15,6 +15,8 @@ Rules, in short:
 * Sentence ends: ``.``, ``?``, ``!`` (and runs such as ``?!`` or ``!!!``), then
   any closing quotes, brackets or emoji, then whitespace or the end of the text.
   A newline is always a sentence end (the text before it is a paragraph).
+* Abbreviations are those of the channel's language (``channel.language``; the
+  tables are in ``streamer/lang/abbreviations.py``); the examples here are English.
 * A period is not a sentence end after a title (Mr., Dr., St....), after
   ``e.g.``, ``i.e.``, ``vs.``, ``cf.``, after a single letter (initials such as
   ``J. R. R. Tolkien``), or inside a number (``3.14``, ``$2.50``). After ``etc.``,
@@ -31,28 +33,23 @@ Rules, in short:
   at the last sentence end, else the last comma, else the last space before the
   limit (a word longer than the limit is cut hard).
 * Segments are stripped of surrounding whitespace and are never empty.
+* French spacing: a space before ``?``, ``!`` or a closing ``»`` changes nothing
+  (``« Vraiment ? » dit-elle.`` stays one sentence). German ordinals: ``am 3.
+  Oktober`` is not cut after ``3.``.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+from streamer.lang.abbreviations import abbreviations
+
 # Characters that may close a sentence after its final punctuation.
 _CLOSERS = frozenset("\"'”’»)]}*_")
 # Characters that may open a word (stripped before looking the word up).
 _OPENERS = "\"'“‘«([{*_"
 _STOPS = frozenset(".?!…")
-
-# A period after these words never ends a sentence (lower case, without the final dot).
-_NEVER_END = frozenset(
-    {"mr", "mrs", "ms", "dr", "st", "prof", "rev", "gen", "sgt", "capt", "lt", "col"}
-    | {"mt", "ft", "e.g", "i.e", "vs", "cf", "approx", "no", "nos", "fig", "vol"}
-)
-# After these, a period ends a sentence only if a capital letter follows.
-_END_IF_CAPITAL = frozenset(
-    {"etc", "a.m", "p.m", "u.s", "u.k", "u.s.a", "e.u", "jr", "sr", "inc", "ltd", "co"}
-    | {"corp", "dept", "est", "min", "max", "ca"}
-)
+_FRENCH_SPACES = " \u00a0\u202f"
 
 # Decision of a candidate cut: end here, not an end, or cannot tell yet.
 _WAIT = -1
@@ -67,7 +64,14 @@ def _is_emoji_part(ch: str) -> bool:
 class SentenceSplitter:
     """Streaming sentence splitter; see the module docstring for the rules."""
 
-    def __init__(self, min_chars: int = 200, first_min_chars: int = 40, max_chars: int = 400):
+    def __init__(
+        self,
+        min_chars: int = 200,
+        first_min_chars: int = 40,
+        max_chars: int = 400,
+        *,
+        language: str = "en",
+    ):
         if min_chars < 1 or first_min_chars < 1:
             raise ValueError("min_chars and first_min_chars must be at least 1")
         if max_chars < max(min_chars, first_min_chars):
@@ -78,6 +82,8 @@ class SentenceSplitter:
         self.min_chars = min_chars
         self.first_min_chars = first_min_chars
         self.max_chars = max_chars
+        self.language = language
+        self._abbreviations = abbreviations(language)
         self._buf = ""
         self._first = True
 
@@ -108,7 +114,7 @@ class SentenceSplitter:
     def whole_sentences(self) -> tuple[str, str]:
         """The pending text cut after its last sentence end, by the same rules ("Dr."
         ends nothing): (the whole sentences, the unfinished rest). Nothing changes."""
-        probe = SentenceSplitter(1, 1, len(self._buf) + 1)
+        probe = SentenceSplitter(1, 1, len(self._buf) + 1, language=self.language)
         probe._first = False  # no cut at a comma
         probe._buf = self._buf
         whole = " ".join(probe._drain(final=True))
@@ -183,8 +189,13 @@ class SentenceSplitter:
     @staticmethod
     def _after_closers(buf: str, j: int) -> int:
         n = len(buf)
-        while j < n and (buf[j] in _CLOSERS or _is_emoji_part(buf[j])):
-            j += 1
+        while j < n:
+            if buf[j] in _CLOSERS or _is_emoji_part(buf[j]):
+                j += 1
+            elif buf[j] in _FRENCH_SPACES and j + 1 < n and buf[j + 1] == "»":
+                j += 2  # French: « Vraiment ? » (a space before the closing guillemet)
+            else:
+                break
         return j
 
     def _comma(self, buf: str, i: int, final: bool) -> tuple[int, int]:
@@ -213,10 +224,13 @@ class SentenceSplitter:
             return self._with_trailing_emoji(buf, j, final), j
         if run == ".":
             word = self._word_before(buf, i)
-            if word in _NEVER_END or (len(word) == 1 and word.isalpha()):
+            table = self._abbreviations
+            if word in table.never_end or (len(word) == 1 and word.isalpha()):
                 return 0, j
-            if word in _END_IF_CAPITAL:
+            if word in table.end_if_capital:
                 return self._end_if_capital(buf, j, final), j
+            if table.ordinal_dot and word.isdigit() and len(word) <= 3:
+                return self._end_unless_ordinal(buf, j, final), j
             return self._with_trailing_emoji(buf, j, final), j
         # An ellipsis ("..", "...", "…").
         return self._end_if_capital(buf, j, final), j
@@ -229,6 +243,23 @@ class SentenceSplitter:
         if k == n:
             return j if final else _WAIT
         return 0 if buf[k].islower() else self._with_trailing_emoji(buf, j, final)
+
+    def _end_unless_ordinal(self, buf: str, j: int, final: bool) -> int:
+        """German "am 3. Oktober", "der 2. platz": a month name or a lower-case word
+        after the number's period makes it an ordinal; anything else ends here."""
+        n = len(buf)
+        k = j
+        while k < n and buf[k].isspace():
+            k += 1
+        m = k
+        while m < n and buf[m].isalpha():
+            m += 1
+        if m == n and not final:
+            return _WAIT  # the next word is not whole yet
+        word = buf[k:m]
+        if word and (word[0].islower() or word.lower() in self._abbreviations.months):
+            return 0
+        return self._with_trailing_emoji(buf, j, final)
 
     def _end_if_capital(self, buf: str, j: int, final: bool) -> int:
         k = j

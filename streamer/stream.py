@@ -70,7 +70,7 @@ class MediaStage:
             output, self.avatar.frame, on_event=on_event, on_fatal=on_fatal, faults=faults
         )
         self.builder = VideoBuilder(
-            make_tts(settings.tts),
+            make_tts(settings.tts, settings.channel.language),
             make_lipsync(settings.lipsync, data_dir=settings.data_dir, avatar=settings.avatar),
             self.avatar,
             output,

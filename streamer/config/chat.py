@@ -71,12 +71,13 @@ class CommandSettings(_Model):
     # Chat replies; {user} is the asker's display name (in queued_template and
     # picked_template: every asker of a merged question, e.g. "Alice @bob").
     # Empty string = no reply. ack: accepted into the pool; queued: picked for an
-    # answer ({position} in line, the answer on air being number 1); picked: on air.
-    ack_template: str = "@{user}, your question is in the queue"
-    queued_template: str = "@{user}, your question is number {position} in line"
-    picked_template: str = "@{user}, answering now"
-    # Reply to rejected questions ({user}, {reason}); empty = log only.
-    reject_template: str = "@{user}, {reason}"
+    # answer ({position} in line, the answer on air being number 1); picked: on air;
+    # reject: a refused question ({reason}). null = the channel language's reply
+    # (the same as channel.replies ack/queued/picked/reject; set one of the two).
+    ack_template: str | None = None
+    queued_template: str | None = None
+    picked_template: str | None = None
+    reject_template: str | None = None
     # Reasons that get a reply (others are only logged).
     reply_on: list[ReplyReason] = Field(default_factory=lambda: list(DEFAULT_REPLY_ON))
 

@@ -17,15 +17,32 @@ __all__ = ["EspeakEngine", "TTSEngine", "TTSError", "make_tts"]
 log = logging.getLogger(__name__)
 
 
-def make_tts(settings: TTSSettings) -> TTSEngine:
+def make_tts(settings: TTSSettings, language: str = "en") -> TTSEngine:
     """The engine named by ``settings.engine`` (not loaded yet); ``auto`` is piper when a
     Piper voice is there (``tts.model_path``, or the packaged one) and onnxruntime loads,
-    else espeak."""
+    else espeak. The packaged voice speaks English: in a channel of another
+    ``language`` (``channel.language``), ``auto`` without ``tts.model_path`` is espeak."""
     engine: str = settings.engine
+    packaged = settings.model_path is None
     if engine == "auto":
-        engine = "piper" if piper_available(settings) else "espeak"
-        if engine == "espeak":
-            log.info("tts.engine auto: no Piper voice (or no onnxruntime): espeak-ng speaks")
+        if packaged and language != "en":
+            engine = "espeak"
+            log.info(
+                "tts.engine auto: the packaged Piper voice speaks English and channel.language "
+                "is %s: espeak-ng speaks (voice %s); set tts.model_path to a Piper voice "
+                "of that language for a natural one",
+                language, settings.voice,
+            )  # fmt: skip
+        else:
+            engine = "piper" if piper_available(settings) else "espeak"
+            if engine == "espeak":
+                log.info("tts.engine auto: no Piper voice (or no onnxruntime): espeak-ng speaks")
+    elif engine == "piper" and packaged and language != "en":
+        log.warning(
+            "tts.engine piper speaks with the packaged English voice in a channel whose "
+            "language is %s: set tts.model_path to a Piper voice of that language",
+            language,
+        )
     if engine == "espeak":
         return EspeakEngine(settings)
     if engine == "piper":

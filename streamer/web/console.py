@@ -185,7 +185,7 @@ class Console:
             return d.control.pause(action == "pause")
         if action == "clear":
             count = d.pool.clear(reason="cleared from the console")
-            return f"cleared {count} waiting question{'' if count == 1 else 's'}"
+            return d.control.replies.count("cleared", count)
         if action in ("block", "unblock"):
             user = login(str(body.get("user", "")))
             if not user:
