@@ -127,6 +127,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from streamer.config import SpeechTextSettings
+from streamer.text_tables import ANSI_RE, INVISIBLE_RE, SPEECH_TLDS
 
 __all__ = ["SpeechText", "number_to_words"]
 
@@ -456,11 +457,8 @@ _UNITS: dict[str, tuple[str, str]] = {
     "dB": ("decibel", "decibels"),
 }
 
-_TLDS = _words(
-    "com net org edu gov mil int io tv gg co uk de fr jp ru me ly app dev ai info biz xyz "
-    "us ca au eu nl es se pl br ch fm gl sh tech live stream games art blog site online "
-    "store shop club link news cc ws nz ie kr cn tw hk mx ar cz fi dk pt gr hu ro ua su"
-)
+# Read as domains: the TLDs of the chat link filter, less those that are everyday words.
+_TLD_ALT = "|".join(sorted(SPEECH_TLDS, key=lambda t: (-len(t), t)))
 
 # ---------------------------------------------------------------------------------------
 # Patterns (module level: shared by every SpeechText)
@@ -471,11 +469,6 @@ _TLDS = _words(
 # O(run**2); no pattern nests ambiguous repetitions.
 
 _ENTITY = re.compile(r"&(?:amp|lt|gt|quot|apos|nbsp|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
-_ANSI = re.compile(
-    r"(?:\x1b\[|\x9b)[0-9;?]*[ -/]*[@-~]"  # CSI
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC
-    r"|\x1b[@-Z\\-_]"
-)
 _BAD_CHARS = re.compile("[\ud800-\udfff\ue000-\uf8ff\U000f0000-\U0010ffff\ufffd\ufffe\uffff]")
 # Control characters: line breaks of all kinds become "\n", the others a space.
 _CONTROL_TABLE = str.maketrans(
@@ -492,10 +485,6 @@ _EMOJI = re.compile(
     "\u3030\u303d\u3297\u3299\u00a9\u00ae\u2122\u2139\u24c2\u203c\u2049"
     "\ufe00-\ufe0f\u200d\u20e3\U000e0000-\U000e007f\U000e0100-\U000e01ef"
     "]+"
-)
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]"
 )
 _COMBINING = re.compile(
     "[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
@@ -574,10 +563,10 @@ _URL = (
 _EMAIL = r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _DOMAIN = (
     r"[a-zA-Z0-9](?<![\w.@/-][a-zA-Z0-9])[a-zA-Z0-9-]*\.(?:[a-zA-Z0-9][a-zA-Z0-9-]*\.)*"
-    r"(?i:" + "|".join(_TLDS) + r")(?![\w-])"
+    r"(?i:" + _TLD_ALT + r")(?![\w-])"
     r"(?:/[^\s<>\"'`]*[^\s<>\"'`.,!?;:)\]}])?"
 )
-_TLD_HINT = re.compile(r"\.(?:" + "|".join(_TLDS) + r")(?![\w-])", re.IGNORECASE)
+_TLD_HINT = re.compile(r"\.(?:" + _TLD_ALT + r")(?![\w-])", re.IGNORECASE)
 _URL_RE = re.compile(_URL)
 _EMAIL_RE = re.compile(_EMAIL)
 _DOMAIN_RE = re.compile(_DOMAIN)
@@ -1057,14 +1046,14 @@ def _prepare(text: str) -> str:
     if "&" in text and ";" in text:
         text = _ENTITY.sub(lambda m: html.unescape(m[0]), text)
     if "\x1b" in text or "\x9b" in text:
-        text = _ANSI.sub("", text)
+        text = ANSI_RE.sub("", text)
     if not text.isprintable():
         text = text.translate(_CONTROL_TABLE)
     if not text.isascii():
         text = _BAD_CHARS.sub(" ", text)
         text = _KEYCAP.sub(" ", text)
         text = _EMOJI.sub(" ", text)
-        text = _INVISIBLE.sub("", text)
+        text = INVISIBLE_RE.sub("", text)
         text = _PRE_NFKC_RE.sub(lambda m: _PRE_NFKC[m[0]], text)
         text = unicodedata.normalize("NFKC", text)
         text = _COMBINING.sub("", text)
