@@ -37,14 +37,14 @@ Links: the approach
 -------------------
 ``find_link`` flags URLs with any scheme (``https://``, ``ftp://``), anything starting
 with ``www.``, bare domains ending in a common TLD (``example.com/x``, ``bit.ly/x``,
-``discord.gg/x``, ``t.me/x``), domains with a bracketed dot (``example[.]com``,
-``example (dot) com``), domains with a spaced dot or a spelled-out ``dot`` before a
-well-known TLD (``example . com``, ``example dot com``). The spelled-out form is not
-flagged when the word before "dot" is a common small word, so "what was the dot com
-bubble?" passes (and so does "the dot com", a known gap). Domains with rarer TLDs
-(``example.pizza``) pass. Decimals
-("3.14"), versions ("v1.2.3"), abbreviations ("e.g.", "i.e.") and file names with
-extensions that are not TLDs ("main.py") pass.
+``discord.gg/x``, ``t.me/x``; the list is ``text_tables.TLDS``, the one the voice reads
+domains with), domains with a bracketed dot (``example[.]com``, ``example (dot) com``),
+domains with a spaced dot or a spelled-out ``dot`` before a well-known TLD
+(``example . com``, ``example dot com``; ``text_tables.STRONG_TLDS``). The spelled-out
+form is not flagged when the word before "dot" is a common small word, so "what was the
+dot com bubble?" passes (and so does "the dot com", a known gap). Domains with rarer
+TLDs (``example.pizza``) pass. Decimals ("3.14"), versions ("v1.2.3"), abbreviations
+("e.g.", "i.e.") and file names with extensions that are not TLDs ("main.py") pass.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from streamer.text_tables import ANSI_RE, INVISIBLE, STRONG_TLDS, TLDS
 
 logger = logging.getLogger(__name__)
 
@@ -74,32 +76,11 @@ _MAX_MARKS = 3
 _MAX_REPEAT = 3
 """A character or short pattern repeated more often than this is cut to this many."""
 
-# Visible-as-nothing characters that Unicode classes as letters or symbols.
-_INVISIBLE = frozenset(
-    "\u115f\u1160\u3164\uffa0"  # Hangul fillers
-    "\u034f"  # combining grapheme joiner
-    "\u180b\u180c\u180d\u180f"  # Mongolian free variation selectors
-    "\ufffc"  # object replacement character
-)
 _BLANK_SYMBOLS = frozenset("\u2800")  # braille blank: shown as a space
 
 # Repetition of a 1 to 4 character unit that does not start with a digit (numbers such
 # as 1000000 are kept), more than _MAX_REPEAT times in a row.
 _REPEAT_RE = re.compile(r"(\D.{0,3}?)\1{" + str(_MAX_REPEAT) + ",}", re.DOTALL)
-
-# Terminal escape sequences (ANSI CSI "ESC [ ... m", OSC "ESC ] ... BEL", two-byte ESC x):
-# removed whole, so no "[31m" residue is left once the ESC itself is dropped.
-_ANSI_RE = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI
-    r"|\x1b\][^\x07\x1b]{0,256}(?:\x07|\x1b\\)?"  # OSC
-    r"|\x1b[@-Z\\-_]"  # two-byte
-    r"|\x9b[0-?]*[ -/]*[@-~]?"  # 8-bit CSI
-)
-
-
-def _is_variation_selector(ch: str) -> bool:
-    cp = ord(ch)
-    return 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF
 
 
 def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN, *, collapse: bool = True) -> str:
@@ -109,10 +90,11 @@ def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN, *, collapse: bool = Tr
     control characters dropped (tab, newline and other whitespace controls become
     spaces); format characters (zero-width, bidi overrides and isolates, soft hyphen,
     BOM, tags), surrogates, private-use and unassigned characters, variation selectors
-    and invisible fillers dropped; at most three combining marks per character (zalgo);
-    a character or a unit of up to four characters (an emoji with a skin tone, "ha")
-    repeated more than three times in a row is cut to three, except digits (1000000);
-    whitespace collapsed and trimmed. Normal emoji are kept.
+    and invisible fillers (``text_tables.INVISIBLE``) dropped; at most three combining
+    marks per character (zalgo); a character or a unit of up to four characters (an
+    emoji with a skin tone, "ha") repeated more than three times in a row is cut to
+    three, except digits (1000000); whitespace collapsed and trimmed. Normal emoji are
+    kept.
 
     ``collapse=False`` keeps repeats (names: "Aaaaaron" must stay who it is); the result
     is then stable, ``sanitize(sanitize(x, collapse=False), collapse=False)`` is the same.
@@ -121,7 +103,7 @@ def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN, *, collapse: bool = Tr
         raise ValueError(f"max_scan must be >= 0, got {max_scan}")
     text = text[:max_scan]
     if "\x1b" in text or "\x9b" in text:
-        text = _ANSI_RE.sub("", text)
+        text = ANSI_RE.sub("", text)
     text = unicodedata.normalize("NFC", text)
     out: list[str] = []
     marks = 0
@@ -133,7 +115,7 @@ def sanitize(text: str, max_scan: int = DEFAULT_MAX_SCAN, *, collapse: bool = Tr
             ch = " "
         elif cat[0] == "Z" or ch in _BLANK_SYMBOLS:
             ch = " "
-        elif ch in _INVISIBLE or _is_variation_selector(ch):
+        elif ch in INVISIBLE:
             continue
         elif cat in ("Mn", "Me"):
             marks += 1
@@ -164,9 +146,7 @@ def _fold(text: str, max_scan: int = DEFAULT_MAX_SCAN) -> str:
     kept = []
     for ch in text:
         cat = unicodedata.category(ch)
-        if cat in ("Mn", "Me", "Cf", "Cs", "Co", "Cn") or ch in _INVISIBLE:
-            continue
-        if _is_variation_selector(ch):
+        if cat in ("Mn", "Me", "Cf", "Cs", "Co", "Cn") or ch in INVISIBLE:
             continue
         kept.append(ch)
     return "".join(kept).casefold()
@@ -395,89 +375,8 @@ class BannedWords:
 
 # --------------------------------------------------------------------------- links
 
-_TLDS = (
-    "com",
-    "net",
-    "org",
-    "edu",
-    "gov",
-    "info",
-    "biz",
-    "xyz",
-    "io",
-    "ly",
-    "gg",
-    "tv",
-    "co",
-    "me",
-    "ru",
-    "de",
-    "uk",
-    "cn",
-    "fr",
-    "nl",
-    "eu",
-    "be",
-    "sh",
-    "gl",
-    "gd",
-    "cc",
-    "ws",
-    "tk",
-    "ml",
-    "ga",
-    "cf",
-    "gq",
-    "app",
-    "dev",
-    "icu",
-    "pw",
-    "vip",
-    "lol",
-    "moe",
-    "fm",
-    "im",
-    "tw",
-    "jp",
-    "kr",
-    "br",
-    "ca",
-    "au",
-    "su",
-    "ua",
-    "pl",
-    "it",
-    "es",
-    "ch",
-    "at",
-    "se",
-    "no",
-    "ro",
-    "cz",
-    "onl",
-    "site",
-    "online",
-    "shop",
-    "store",
-    "club",
-    "live",
-    "link",
-    "click",
-    "top",
-)
-_STRONG_TLDS = (
-    "com",
-    "net",
-    "org",
-    "gg",
-    "tv",
-    "ly",
-    "io",
-    "xyz",
-    "ru",
-)
-_TLD_ALT = "|".join(sorted(_TLDS, key=len, reverse=True))
-_STRONG_ALT = "|".join(_STRONG_TLDS)
+_TLD_ALT = "|".join(sorted(TLDS, key=lambda t: (-len(t), t)))
+_STRONG_ALT = "|".join(sorted(STRONG_TLDS, key=lambda t: (-len(t), t)))
 _SMALL_WORDS = (
     "the",
     "a",
@@ -538,7 +437,9 @@ def find_link(text: str, max_scan: int = DEFAULT_MAX_SCAN) -> str | None:
     """The first link-like part of ``text`` (normalized), or None. See the module doc."""
     folded = unicodedata.normalize("NFKC", text[:max_scan]).translate(_DOTS)
     folded = "".join(
-        ch for ch in folded if unicodedata.category(ch) not in ("Cf", "Cs", "Co", "Cn")
+        ch
+        for ch in folded
+        if ch not in INVISIBLE and unicodedata.category(ch) not in ("Cf", "Cs", "Co", "Cn")
     ).casefold()
     best: re.Match[str] | None = None
     for pattern in _LINK_RES:
