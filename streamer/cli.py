@@ -254,7 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             from streamer.speech_text import SpeechText
 
             # What the voice would read, one line a segment.
-            sink = PrintSink(sys.stdout, speak=SpeechText(settings.tts.text))
+            speak = SpeechText(settings.tts.text, language=settings.channel.language)
+            sink = PrintSink(sys.stdout, speak=speak)
         daemon = Daemon(
             settings,
             env=os.environ,

@@ -54,7 +54,7 @@ def say(text: str, settings: Settings, out: Path, *, rate: int | None = None) ->
         language=settings.channel.language,
     )  # fmt: skip
     segments = [*splitter.feed(text), *splitter.finish()]
-    speech_text = SpeechText(settings.tts.text)
+    speech_text = SpeechText(settings.tts.text, language=settings.channel.language)
     spoken = [speech_text(segment) for segment in segments]
     pieces: list[Audio] = [normalize_loudness(engine.synthesize(t)) for t in spoken if t]
     synth_s = time.perf_counter() - loaded

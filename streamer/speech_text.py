@@ -130,6 +130,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 from streamer.config import SpeechTextSettings
 from streamer.speech_chat import (
@@ -165,6 +166,9 @@ from streamer.speech_markup import (
 from streamer.speech_numbers import _DIGIT, _DIGITS, _digit_by_digit, number_to_words
 from streamer.speech_quantities import EnglishNumbers
 
+if TYPE_CHECKING:
+    from streamer.lang.speech import LanguageText
+
 __all__ = ["SpeechText", "number_to_words"]
 
 log = logging.getLogger(__name__)
@@ -186,9 +190,22 @@ class SpeechText:
     as ``e.g.`` and ``Dr.``, numbers and symbols) is the same.
     """
 
-    def __init__(self, settings: SpeechTextSettings | None = None, *, chat: bool = True) -> None:
+    def __init__(
+        self,
+        settings: SpeechTextSettings | None = None,
+        *,
+        chat: bool = True,
+        language: str = "en",
+    ) -> None:
         self._settings = settings if settings is not None else SpeechTextSettings()
         self._chat = chat
+        # Another language than English: its numbers, link words, abbreviations and
+        # symbols (streamer/lang/speech.py); every other rule is the same.
+        self._lang: LanguageText | None = None
+        if language != "en":
+            from streamer.lang.speech import LanguageText
+
+            self._lang = LanguageText(language)
         s = self._settings
 
         # Pronunciations: whole words, case-insensitive, longest first.
@@ -230,7 +247,7 @@ class SpeechText:
             set(name.translate(_TOKEN_BREAKS).split()) != {name} for name in self._emotes
         )
         self._emote = re.compile(r"(?<![\w@#])(?:" + "|".join(fragments) + r")(?!\w)")
-        self._number_rules = EnglishNumbers(s.clock)
+        self._number_rules: EnglishNumbers | LanguageText = self._lang or EnglishNumbers(s.clock)
         self._read_domains = s.read_url_domains
 
     @staticmethod
@@ -254,6 +271,9 @@ class SpeechText:
     # -- the pipeline ---------------------------------------------------------------
 
     def _run(self, text: str) -> str:
+        lang = self._lang
+        if lang is not None:
+            text = lang.before(text)
         text = _prepare(text)
         text = _markdown(text)
         if self._pronounce is not None and self._pronounce_plain is not None:
@@ -264,16 +284,16 @@ class SpeechText:
             if "://" in text or "www." in text.lower():
                 text = _URL_RE.sub(self._url, text)
             if "@" in text:
-                text = _EMAIL_RE.sub(_email, text)
+                text = _EMAIL_RE.sub(lang.email if lang else _email, text)
             if _TLD_HINT.search(text):
-                text = _DOMAIN_RE.sub(_domain, text)
+                text = _DOMAIN_RE.sub(lang.domain if lang else _domain, text)
         if self._chat:
             tokens = set(text.translate(_TOKEN_BREAKS).split())
             text = self._remove_emotes(text, tokens)
             if "@" in text:
                 text = _MENTION.sub(lambda m: _speak_name(m[1]), text)
-            text = _chat_abbreviations(text)
-        text = _written_abbreviations(text)
+            text = lang.chat_words(text) if lang else _chat_abbreviations(text)
+        text = lang.written(text) if lang else _written_abbreviations(text)
         if _DIGIT.search(text):
             text = self._number_rules.rules(text)
         if "_" in text or _GLUED.search(text):
@@ -281,6 +301,8 @@ class SpeechText:
             text = _NAME_WORD.sub(lambda m: speak(m[0]), text)
         if _DIGIT.search(text):
             text = self._number_rules.plain_numbers(text)
+        if lang is not None:
+            text = lang.symbols(text)
         return _finish(text)
 
     def _pronounce_one(self, m: re.Match[str]) -> str:
@@ -289,6 +311,10 @@ class SpeechText:
         return " " + self._pronunciations.get(self._norm_key(m[0]), m[0]) + " "
 
     def _url(self, m: re.Match[str]) -> str:
+        if self._lang is not None:
+            rest = m[0].split("://", 1)[-1]
+            host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+            return self._lang.url(host, self._read_domains)
         if not self._read_domains:
             return " a link "
         rest = m[0].split("://", 1)[-1]

@@ -75,7 +75,7 @@ class MediaStage:
             self.avatar,
             output,
             self.publisher,
-            speech_text=SpeechText(settings.tts.text),
+            speech_text=SpeechText(settings.tts.text, language=settings.channel.language),
             on_fatal=on_fatal,
             faults=faults,
         )

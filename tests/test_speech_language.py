@@ -9,6 +9,7 @@ import re
 import pytest
 
 from streamer.lang.numbers import LANGUAGES, SpokenNumbers
+from streamer.speech_text import SpeechText
 
 ENGLISH_NUMBER_WORDS = re.compile(
     r"\b(?:one|two|three|four|five|seven|eight|nine|ten|eleven|twelve|thirteen|"
@@ -115,3 +116,37 @@ def test_no_digit_and_no_english_number_word_is_left(language: str) -> None:
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(ValueError, match="known: fr, de, es"):
         SpokenNumbers("it")
+
+
+# ----------------------------------------------------------------- the whole speech text
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        (
+            "fr",
+            "Écris à jean.dupont@exemple.fr ou va sur https://www.exemple.fr/page, mdr.",
+            "Écris à jean point dupont arobase exemple point fr ou va sur un lien vers "
+            "exemple point fr, mort de rire.",
+        ),
+        ("fr", "Toi & moi = 100 %, p. ex. 5 m², Mme Curie.",
+         "Toi et moi égale cent pour cent, par exemple cinq mètres au carré, Madame Curie."),
+        ("fr", "Il est 17 h 30 😀 **vraiment** !", "Il est dix-sept heures trente vraiment!"),
+        ("fr", "@xX_gamer99_Xx la 1re fois", "gamer quatre-vingt-dix-neuf la première fois"),
+        ("de", "z. B. am 3. Oktober, vllt 12,50 € -> los.",
+         "zum Beispiel am dritten Oktober, vielleicht zwölf Euro und fünfzig Cent zu los."),
+        ("de", "Schau auf twitch.tv nach!", "Schau auf twitch Punkt tv nach!"),
+        ("es", "La Sra. García, el 1.º y la 2ª, nº 5, tqm.",
+         "La señora García, el primero y la segunda, número cinco, te quiero mucho."),
+        ("es", "Son las 17:30 & 50 %.", "Son las diecisiete y treinta y cincuenta por ciento."),
+    ],
+)  # fmt: skip
+def test_speech_text_in_the_language(language: str, text: str, expected: str) -> None:
+    assert SpeechText(language=language)(text) == expected
+
+
+def test_english_is_unchanged_by_the_language_steps() -> None:
+    assert SpeechText(language="en")("It is 5:30pm & 50% e.g. idk") == (
+        "It is five thirty PM and fifty percent for example I don't know"
+    )

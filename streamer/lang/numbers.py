@@ -45,6 +45,7 @@ _SPACE = "[ \u00a0\u202f]"
 _GROUPED = r"[0-9]{1,3}(?:" + _SPACE + r"[0-9]{3})+(?![0-9])"
 _DOTTED = r"[0-9]{1,3}(?:\.[0-9]{3})+(?![0-9]|[.,][0-9])"
 _DECIMAL = r"[0-9]+(?:[.,][0-9]+)?"
+_MARKED_ORDINAL = re.compile(r"(?<![\w.,])([0-9]+)\.?([ºª])")
 
 
 class SpokenNumbers:
@@ -190,6 +191,10 @@ class SpokenNumbers:
         for pattern, words in rules:
             text = pattern.sub(words, text)
         return self._digits.sub(lambda m: f" {self.number(m[0])} ", text)
+
+    def ordinal_marks(self, text: str) -> str:
+        """Ordinals written with ``º`` or ``ª`` ("1.º", "2ª"), before anything folds them."""
+        return _MARKED_ORDINAL.sub(lambda m: f" {self._ordinal_words(m)} ", text)
 
     def _one(self, m: re.Match[str]) -> str:
         """A lone 1 before a word counts it: "une minute", "eine Frage", "un día"."""
