@@ -911,7 +911,9 @@ def run(args: argparse.Namespace) -> int:
         from streamer.speech_text import SpeechText
 
         # Chat rules off: the transcripts must say what the clips say (emotes, "idk").
-        normalize = SpeechText(chat=False)
+        # Numbers are written out in the clips' language when it is one we read.
+        spoken = options.language if options.language in ("fr", "de", "es") else "en"
+        normalize = SpeechText(chat=False, language=spoken)
         if not args.quiet:
             print(f"loading Whisper model {options.whisper_model}...", file=sys.stderr)
         transcriber = WhisperTranscriber(
