@@ -116,7 +116,6 @@ class ChatReader:
         # The chat replies (channel.language, channel.replies, commands.*_template).
         self._replies = replies if replies is not None else _replies_of(commands)
         self._redemption_role = redemption_role  # the priority of channel points questions
-        self._refundable = True  # the redemption being checked can be refunded
         self._blocked = blocked  # the local block list (moderation.blocked_users_file)
         self._filters = filters
         self._pool = pool
@@ -194,8 +193,6 @@ class ChatReader:
                 verdict = Verdict("ignored", "duplicate", "redemption handled before")
             else:
                 text = sanitize(redemption.text, self._max_scan)
-                # A reward that skips Twitch's queue was fulfilled already: no refund.
-                self._refundable = redemption.status == "unfulfilled"
                 verdict = await self._ask(msg, text, redemption)
                 if verdict.outcome == "rejected" and verdict.reason != "pool_full":
                     self._pool.refuse_redemption(redemption, f"{verdict.reason}: {verdict.detail}")
@@ -261,29 +258,33 @@ class ChatReader:
         f = self._filters
         paid = redemption is not None
         if self._blocked(clean_login(msg.user)):
-            return self._reject(msg, "blocked", "the user is on the block list", paid=paid)
+            return self._reject(
+                msg, "blocked", "the user is on the block list", redemption=redemption
+            )
         if not question:
             what = "no text with the redemption" if paid else "no question after the command"
-            return self._reject(msg, "empty", what, paid=paid)
+            return self._reject(msg, "empty", what, redemption=redemption)
         if len(question) < f.min_chars:
             return self._reject(
                 msg, "too_short", f"{len(question)} characters, minimum {f.min_chars}", question,
-                paid=paid,
+                redemption=redemption,
             )  # fmt: skip
         if len(question) > f.max_chars:
             size = f"{len(question)}+" if len(msg.text) > self._max_scan else str(len(question))
             return self._reject(
                 msg, "too_long", f"{size} characters, maximum {f.max_chars}", question,
-                paid=paid,
+                redemption=redemption,
             )  # fmt: skip
         if not f.allow_links:
             link = find_link(question)
             if link is not None:
-                return self._reject(msg, "link", "contains a link", question, paid=paid)
+                return self._reject(msg, "link", "contains a link", question, redemption=redemption)
         word = self._banned.find(question)
         if word is not None:
             logger.debug("banned word matched: %r", word)
-            return self._reject(msg, "banned_word", "contains a banned word", question, paid=paid)
+            return self._reject(
+                msg, "banned_word", "contains a banned word", question, redemption=redemption
+            )
         key = msg.user.casefold()
         now = self._clock()
         exempt = paid or msg.role.is_moderator or f.user_cooldown_s <= 0
@@ -306,7 +307,9 @@ class ChatReader:
         )
         result = self._pool.add(asked, redemption=redemption)
         if result.status is AddStatus.POOL_FULL:
-            return self._reject(msg, "pool_full", "the question pool is full", question, paid=paid)
+            return self._reject(
+                msg, "pool_full", "the question pool is full", question, redemption=redemption
+            )
         if not exempt:
             self._remember(key, now)
         stored = result.question
@@ -338,7 +341,7 @@ class ChatReader:
         question: str | None = None,
         *,
         wait: int = 0,
-        paid: bool = False,
+        redemption: Redemption | None = None,
     ) -> Verdict:
         logger.info(
             "rejected from %s: %s (%s) text=%s",
@@ -347,9 +350,10 @@ class ChatReader:
             detail,
             shorten(question if question is not None else msg.text),
         )
-        if reason in self._reply_on or paid:  # a viewer who paid always hears why
+        if reason in self._reply_on or redemption is not None:  # who paid hears why
             name = clean_display_name(msg.display_name, msg.user)
-            refund = paid and self._refundable
+            # A reward that skips Twitch's queue was fulfilled already: no refund.
+            refund = redemption is not None and redemption.status == "unfulfilled"
             why = self._human(reason, wait)
             if refund:
                 why += " " + self._replies.text("points_refunded")
