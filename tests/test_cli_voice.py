@@ -104,7 +104,7 @@ def test_doctor_loads_the_configured_voice(
 ) -> None:
     assert main(["doctor", *vits_args(voice[0])]) == 0
     out = capsys.readouterr().out
-    assert f"ok    voice          vits {voice[0]} loads and speaks" in out
+    assert f"ok    voice          vits {voice[0]} (torch on cpu) loads and speaks" in out
     assert "ok    lip-sync       puppet" in out
 
     broken = tmp_path / "model.pth"
