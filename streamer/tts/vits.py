@@ -10,6 +10,10 @@ torch are imported only when this engine is chosen.
 Speaker and language of multi-speaker / multi-language models come from the settings
 (the first one when not set, with a clear error for an unknown name). The builder
 normalises loudness and resamples every engine's output to the stream's rate.
+
+``tts.runtime: onnx`` runs the same model on onnxruntime instead of torch
+(``vits_onnx.py``): exported once, cached, the same audio; trimming and the tail pause
+are the same for both runtimes.
 """
 
 from __future__ import annotations
@@ -113,38 +117,44 @@ class VitsEngine:
 
     def __init__(self, settings: TTSSettings) -> None:
         self.settings = settings
-        self._synth: Any = None
+        self._synth: Any = None  # the Coqui synthesizer (torch runtime)
+        self._onnx: Any = None  # vits_onnx.OnnxVits (onnx runtime)
         self._speaker: str | None = None
         self._language: str | None = None
+        self._speaker_names: list[str] = []
+        self._language_names: list[str] = []
         self.sample_rate = 0
         self.device = "cpu"
         self._lock = threading.Lock()
 
     @property
     def describe(self) -> str:
-        return f"vits {self.settings.model_path}"
+        where = (
+            f"{self.settings.runtime} on {self.device}" if self.loaded else self.settings.runtime
+        )
+        return f"vits {self.settings.model_path} ({where})"
 
     @property
     def loaded(self) -> bool:
-        return self._synth is not None
+        return self._synth is not None or self._onnx is not None
 
     @property
     def speakers(self) -> list[str]:
         """The model's speaker names (empty for a single-speaker model)."""
-        names = _names(self._synth, "speaker_manager", "speaker_names") if self._synth else []
-        return names if len(names) > 1 else []
+        names = self._speaker_names
+        return list(names) if len(names) > 1 else []
 
     @property
     def languages(self) -> list[str]:
         """The model's language names (empty for a single-language model)."""
-        names = _names(self._synth, "language_manager", "language_names") if self._synth else []
-        return names if len(names) > 1 else []
+        names = self._language_names
+        return list(names) if len(names) > 1 else []
 
     def load(self) -> None:
         """Load the model and speak a test word; raise :class:`TTSError` saying what is
         wrong (missing file, not a VITS model, unknown speaker, missing package)."""
         with self._lock:
-            if self._synth is None:
+            if not self.loaded:
                 self._load()
 
     def _load(self) -> None:
@@ -162,13 +172,21 @@ class VitsEngine:
             )
         read_model_config(config_path)
         synthesizer = import_synthesizer()
-        self.device = resolve_device(s.device)
+        onnx = s.runtime == "onnx"
+        if onnx:
+            from streamer.tts import vits_onnx
+
+            # Checked before the slow load; the torch model only feeds the export.
+            vits_onnx.providers(s.device)
+            device = "cpu"
+        else:
+            device = self.device = resolve_device(s.device)
         try:
             with quiet_coqui():
                 synth = synthesizer(
                     tts_checkpoint=str(model_path),
                     tts_config_path=str(config_path),
-                    use_cuda=self.device == "cuda",
+                    use_cuda=device == "cuda",
                 )
         except TTSError:
             raise
@@ -178,23 +196,35 @@ class VitsEngine:
                 f"{type(exc).__name__}: {_short(exc)}"
             ) from None
         model = synth.tts_model
-        self._speaker = _choose(
-            "tts.speaker", s.speaker, _names(synth, "speaker_manager", "speaker_names")
-        )
-        self._language = _choose(
-            "tts.language", s.language, _names(synth, "language_manager", "language_names")
-        )
+        speaker_names = _names(synth, "speaker_manager", "speaker_names")
+        language_names = _names(synth, "language_manager", "language_names")
+        self._speaker = _choose("tts.speaker", s.speaker, speaker_names)
+        self._language = _choose("tts.language", s.language, language_names)
         if hasattr(model, "length_scale"):
             model.length_scale = float(model.length_scale) / s.speed
         self.sample_rate = int(synth.output_sample_rate)
+        runner = None
+        if onnx:
+            from streamer.tts.vits_onnx import load_onnx_vits
+
+            with quiet_coqui():
+                runner = load_onnx_vits(
+                    synth, model_path, config_path, s.device, self._speaker, self._language
+                )
+            self.device = runner.device
         # Loaded only once the test word is spoken: a voice that fails here stays unloaded.
-        audio = self._speak("test.", synth)
+        audio = self._speak("test.", synth, runner)
         if len(audio.samples) == 0 or not np.any(audio.samples):
             raise TTSError(f"the VITS model {model_path} produced no sound for a test word")
-        self._synth = synth
+        self._speaker_names, self._language_names = speaker_names, language_names
+        if runner is None:
+            self._synth = synth
+        else:
+            self._onnx = runner  # the torch model is no longer needed: let it go
         log.info(
-            "vits voice %s loaded on %s: %d Hz%s%s",
+            "vits voice %s loaded (%s on %s): %d Hz%s%s",
             model_path.name,
+            s.runtime,
             self.device,
             self.sample_rate,
             f", speaker {self._speaker!r}" if self._speaker else "",
@@ -203,26 +233,28 @@ class VitsEngine:
 
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``; a blank text is a short silence."""
-        if self._synth is None:
+        if not self.loaded:
             self.load()
         if not any(ch.isalnum() for ch in text):
             return Audio(
                 np.zeros(round(SILENCE_S * self.sample_rate), np.float32), self.sample_rate
             )
-        return self._speak(text)
+        return self._speak(text, self._synth, self._onnx)
 
-    def _speak(self, text: str, synth: Any = None) -> Audio:
-        import torch
-
-        synth = synth if synth is not None else self._synth
+    def _speak(self, text: str, synth: Any, runner: Any) -> Audio:
         try:
-            with torch.inference_mode():
-                wav = synth.tts(
-                    text,
-                    speaker_name=self._speaker,
-                    language_name=self._language,
-                    split_sentences=False,  # the splitter already cut the answer
-                )
+            if runner is not None:
+                wav = runner.waveform(text)
+            else:
+                import torch
+
+                with torch.inference_mode():
+                    wav = synth.tts(
+                        text,
+                        speaker_name=self._speaker,
+                        language_name=self._language,
+                        split_sentences=False,  # the splitter already cut the answer
+                    )
         except Exception as exc:
             raise TTSError(
                 f"the VITS voice failed on {len(text)} characters: "
