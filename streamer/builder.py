@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 HOLD_MARGIN_S = 0.3  # extra lead when the builder is slower than real time
 NEAR_REAL_TIME = 0.7  # above this real-time factor a segment's start-up cost needs a lead
 BATCH_S = 1.0  # the lip-sync engines' largest batches are about this much media
+RAMP_MARGIN_S = 0.15  # on top of the recent answers' measured deficit (_Ramp)
+# The deficit is never taken below this: one answer's record can be luckier than the
+# next (on 2 cores the first batches' cost varies by 2x).
+MIN_DEFICIT_S = 0.2
+RAMP_MEMORY = 8  # answers whose deficit is remembered
 
 T = TypeVar("T")
 
@@ -59,6 +65,27 @@ class BuildStats:
     def real_time_factor(self) -> float:
         """Build time / media time: below 1 is faster than real time."""
         return self.busy_s / self.media_s if self.media_s else 0.0
+
+
+@dataclass
+class _Ramp:
+    """One answer's clips against the clock: how late would the latest one have been,
+    had the answer started playing when its first clip was ready?"""
+
+    first: float | None = None  # when the first clip was ready
+    media_s: float = 0.0  # media queued so far
+    waited_s: float = 0.0  # time spent waiting for room in a full queue (not lateness)
+    deficit: float = 0.0  # the worst lateness so far
+
+    def ready(self, now: float) -> None:
+        if self.first is None:
+            self.first = now
+            return
+        self.deficit = max(self.deficit, now - self.first - self.waited_s - self.media_s)
+
+    def queued(self, media_s: float, waited_s: float) -> None:
+        self.media_s += media_s
+        self.waited_s += waited_s
 
 
 class VideoBuilder:
@@ -95,6 +122,12 @@ class VideoBuilder:
         # (characters written, text complete) of an answer: how much is left to speak.
         self.expected: Callable[[str], tuple[int, bool]] = lambda answer_id: (0, False)
         self._spoken_chars: dict[str, int] = {}  # characters of each answer built so far
+        # How far each recent answer's clips fell behind playing it from its first clip
+        # (the first small batches carry a fixed cost each, and each further segment
+        # its voice and first batch, so an answer's start is often slower than real
+        # time even when the builder as a whole is faster).
+        self._ramp: deque[float] = deque(maxlen=RAMP_MEMORY)
+        self._ramps: dict[str, _Ramp] = {}  # the answers being built
         self._stuck: str | None = None
 
     async def _in_worker(self, fn: Callable[[], T], what: str = "work") -> T:
@@ -181,12 +214,16 @@ class VideoBuilder:
         startup_s = 0.0
         spoke = time.monotonic()
         busy = spoke - started
+        ramp = self._ramps.setdefault(segment.answer_id, _Ramp())
+        while len(self._ramps) > RAMP_MEMORY:  # answers cut short never finish theirs
+            self._ramps.pop(next(iter(self._ramps)))
         while done < n_frames:
             t0 = time.monotonic()
             frames = await self._in_worker(lambda: self._render_next(batches), "lip-sync")
             busy += time.monotonic() - t0
             if frames is None:
                 break
+            ramp.ready(time.monotonic())
             # One clip per batch: the engine sizes them (a few frames first, growing to
             # about a second), so speech starts early and never waits on a big batch.
             end = done + len(frames)
@@ -207,13 +244,22 @@ class VideoBuilder:
             if first:  # what a segment costs before its first frame: its voice, a batch
                 startup_s = now - started
             # This segment's pace: its voice, and its lip-sync so far projected to the end.
+            # The first small batches carry each batch's fixed cost, so their projection
+            # is far too slow: with the builder's own record to go by, it is only
+            # trusted from a second of media on.
             rtf = (spoke - started + (now - spoke) * n_frames / done) / (n_frames / fps)
+            if done < fps and self.stats.media_s > 0:
+                rtf = 0.0  # _hold takes the builder's record
             self._hold(
                 segment, rtf, (n_frames - done) / fps, len(segment.text) * fps / n_frames, startup_s
             )
+            put_at = time.monotonic()
             await self.player.put(clip)
+            ramp.queued(len(frames) / fps, time.monotonic() - put_at)
         if done != n_frames:
             raise RuntimeError(f"lip-sync gave {done} frames for {n_frames} expected")
+        if segment.last:
+            self._ramp.append(self._ramps.pop(segment.answer_id, ramp).deficit)
         spoken = self._spoken_chars
         spoken[segment.answer_id] = spoken.get(segment.answer_id, 0) + len(segment.text)
         if segment.last:
@@ -248,7 +294,10 @@ class VideoBuilder:
         pace). Close to real time (``rtf`` > ``NEAR_REAL_TIME``), the clips come in
         batches of up to about a second (``BATCH_S``): one must be queued while the next
         renders; and each segment still to build costs its ``startup_s`` (its voice and a
-        first batch) before its first frame: that much per segment too.
+        first batch) before its first frame: that much per segment too. Whatever the
+        pace, the lead is at least the worst deficit of the recent answers (how late
+        their clips would have been, played from the first clip on: the small first
+        batches' fixed costs, each further segment's voice) plus ``RAMP_MARGIN_S``.
         """
         hold = getattr(self.player, "hold", None)
         if hold is None:
@@ -262,12 +311,14 @@ class VideoBuilder:
         if not complete:  # more text to come: at least as much again as this segment
             future += left_s + len(segment.text) / max(chars_per_s, 1.0)
             ahead += 1
+        # Whatever the pace, wait as long as the recent answers would have run late.
+        wait = max(MIN_DEFICIT_S, *self._ramp) + RAMP_MARGIN_S if self._ramp else 0.0
         lead = 0.0
         if rtf > 1.0:
             lead += (left_s + future) * (rtf - 1.0) + HOLD_MARGIN_S
         if rtf > NEAR_REAL_TIME:  # and a batch of about a second takes about rtf seconds
             lead += ahead * startup_s + min(left_s + future, BATCH_S) * rtf
-        hold(segment.answer_id, lead)
+        hold(segment.answer_id, lead, wait)
 
     def _end_marker(self, answer_id: str, index: int) -> Clip:
         height, width = self.output.height, self.output.width

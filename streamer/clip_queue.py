@@ -57,7 +57,7 @@ class ClipQueue:
         self.stream_time = 0.0  # set by the pacing thread before it plays a frame
         # An answer whose builder is slower than real time starts only once this much of
         # it is queued (media seconds), so it never runs dry mid-sentence (``hold``).
-        self.holds: dict[str, float] = {}
+        self.holds: dict[str, tuple[float, float]] = {}  # answer: (media lead, wait)
         self._held_since: dict[str, float] = {}
         self.held_s = 0.0  # start delay added by holds since start
 
@@ -128,12 +128,13 @@ class ClipQueue:
                 loop.call_soon_threadsafe(event.set)
         self._async_waiters.clear()
 
-    def hold(self, answer_id: str, lead_s: float) -> None:
-        """Start ``answer_id`` only once ``lead_s`` of it is queued (or its last clip, or
-        the queue is nearly full: the builder would wait for room). 0 lifts it."""
+    def hold(self, answer_id: str, lead_s: float, wait_s: float = 0.0) -> None:
+        """Start ``answer_id`` only once ``lead_s`` of it is queued and ``wait_s`` has
+        passed since its first clip could have started (either is waived by its last
+        clip, or a nearly full queue: the builder would wait for room). 0, 0 lifts it."""
         with self.cond:
-            if lead_s > 0:
-                self.holds[answer_id] = lead_s
+            if lead_s > 0 or wait_s > 0:
+                self.holds[answer_id] = (lead_s, wait_s)
             else:
                 self.holds.pop(answer_id, None)
 
@@ -164,15 +165,16 @@ class ClipQueue:
 
     def _held(self, clip: Clip, now: float) -> bool:
         """Whether the next answer must wait for more of its clips (caller holds the lock)."""
-        lead = self.holds.get(clip.answer_id)
-        if not lead:
+        hold = self.holds.get(clip.answer_id)
+        if hold is None:
             return False
+        lead, wait = hold
         mine = [c for c in self.queue if c.answer_id == clip.answer_id]
         full = self.queued_s >= 0.9 * self.max_buffer_s
-        if any(c.last for c in mine) or full or sum(c.duration_s for c in mine) >= lead:
+        if any(c.last for c in mine) or full:
             return False
-        self._held_since.setdefault(clip.answer_id, now)
-        return True
+        since = self._held_since.setdefault(clip.answer_id, now)
+        return sum(c.duration_s for c in mine) < lead or now - since < wait
 
     def _release(self, answer_id: str, now: float) -> None:
         self.holds.pop(answer_id, None)

@@ -164,9 +164,10 @@ class Publisher(Pacer):
         """Drop the answer's queued clips and cut its clip on air (the next frame is idle)."""
         return self.clips.skip(answer_id)
 
-    def hold(self, answer_id: str, lead_s: float) -> None:
-        """Start the answer only once ``lead_s`` of it is queued (``ClipQueue.hold``)."""
-        self.clips.hold(answer_id, lead_s)
+    def hold(self, answer_id: str, lead_s: float, wait_s: float = 0.0) -> None:
+        """Start the answer only once ``lead_s`` of it is queued and ``wait_s`` has passed
+        since it could have (``ClipQueue.hold``)."""
+        self.clips.hold(answer_id, lead_s, wait_s)
 
     def next_avatar_position(self) -> int:
         """The avatar loop position where a clip submitted now would start playing.

@@ -11,7 +11,7 @@ import pytest
 
 from streamer.audio import Audio
 from streamer.avatar import load_avatar
-from streamer.builder import VideoBuilder, WorkerStuck
+from streamer.builder import VideoBuilder, WorkerStuck, _Ramp
 from streamer.config import LipSyncSettings, OutputSettings, TTSSettings
 from streamer.faults import Faults
 from streamer.lipsync import make_lipsync
@@ -198,3 +198,18 @@ async def test_injected_worker_faults_skip_the_segment_then_recover() -> None:
     assert builder.stats.failed_segments == 2
     assert {c.index for c in player.clips} == {2}
     assert player.clips[-1].last
+
+
+def test_an_answers_ramp_deficit_is_how_late_its_clips_would_have_been() -> None:
+    """Played from its first clip on, a clip ready 0.3 s after 0.16 s of media was queued
+    before it would have been 0.14 s late; time blocked on a full queue is not lateness."""
+    ramp = _Ramp()
+    ramp.ready(10.0)  # the first clip: the answer could start now
+    ramp.queued(0.16, 0.0)
+    ramp.ready(10.30)  # 0.30 s after, with 0.16 s queued before it: 0.14 s late
+    ramp.queued(0.32, 0.5)  # then the queue was full for 0.5 s
+    ramp.ready(11.20)  # 1.20 - 0.5 waited - 0.48 queued = 0.22 s late
+    assert abs(ramp.deficit - 0.22) < 1e-9
+    ramp.queued(2.0, 0.0)
+    ramp.ready(11.5)  # well ahead: the worst stays
+    assert abs(ramp.deficit - 0.22) < 1e-9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -64,3 +65,25 @@ def test_closing_wakes_every_submitter() -> None:
     assert q.submit(clip("a", 10, last=True))  # 0.4 s queued: over the bound now
     q.close()
     assert not q.submit(clip("b", 1, last=True))  # returns at once: never waits forever
+
+
+def test_a_wait_hold_starts_the_answer_only_after_its_time() -> None:
+    """hold(wait_s): the first clip is ready, but the answer starts only wait_s later
+    (the time the recent answers' clips ran late); its last clip lifts the wait."""
+    q = ClipQueue(10.0, (H, W, 3), FPS, RATE)
+    q.hold("slow", 0.0, wait_s=0.3)
+    assert q.submit(clip("slow", 4, last=False))
+    with q.cond:
+        started = time.monotonic()
+        assert q.next_clip() is None  # held: idle plays on
+        while q.next_clip() is None:
+            assert time.monotonic() - started < 2.0
+            time.sleep(0.01)
+        assert time.monotonic() - started >= 0.29
+    _, logs = q.take_events()
+    assert any("start held" in msg for _, msg, _ in logs)
+    q2 = ClipQueue(10.0, (H, W, 3), FPS, RATE)
+    q2.hold("short", 0.0, wait_s=60.0)
+    assert q2.submit(clip("short", 4, last=True))  # all of it is there: no reason to wait
+    with q2.cond:
+        assert q2.next_clip() is not None
