@@ -130,7 +130,7 @@ def check_voice(settings: Settings) -> Check:
         "ok",
         "voice",
         f"{engine.describe} loads and speaks ({audio.duration_s:.2f} s at {audio.rate} Hz "
-        "for a test word)",
+        f"for a test word); channel.language {settings.channel.language}",
     )
 
 
