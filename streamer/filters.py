@@ -33,18 +33,7 @@ with an extra suffix other than a plural ("badwording"), and homoglyphs outside 
 Cyrillic/Greek table pass. The other way round, a banned word that happens to be spelled by
 adjacent one-letter words is flagged ("I m a s s..." with "ass").
 
-Links: the approach
--------------------
-``find_link`` flags URLs with any scheme (``https://``, ``ftp://``), anything starting
-with ``www.``, bare domains ending in a common TLD (``example.com/x``, ``bit.ly/x``,
-``discord.gg/x``, ``t.me/x``; the list is ``text_tables.TLDS``, the one the voice reads
-domains with), domains with a bracketed dot (``example[.]com``, ``example (dot) com``),
-domains with a spaced dot or a spelled-out ``dot`` before a well-known TLD
-(``example . com``, ``example dot com``; ``text_tables.STRONG_TLDS``). The spelled-out
-form is not flagged when the word before "dot" is a common small word, so "what was the
-dot com bubble?" passes (and so does "the dot com", a known gap). Domains with rarer
-TLDs (``example.pizza``) pass. Decimals ("3.14"), versions ("v1.2.3"), abbreviations
-("e.g.", "i.e.") and file names with extensions that are not TLDs ("main.py") pass.
+Links: ``find_link``, in ``filters_links.py`` (its approach is written there).
 """
 
 from __future__ import annotations
@@ -56,7 +45,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamer.text_tables import ANSI_RE, INVISIBLE, STRONG_TLDS, TLDS
+# find_link lives in its own module; `from streamer.filters import find_link` stays.
+from streamer.filters_links import DEFAULT_MAX_SCAN, find_link
+from streamer.text_tables import ANSI_RE, INVISIBLE
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +57,6 @@ __all__ = [
     "find_link",
     "sanitize",
 ]
-
-DEFAULT_MAX_SCAN = 4000
-"""Characters of input looked at; the rest is dropped before any other work."""
 
 _MAX_MARKS = 3
 """Combining marks kept after one base character (Hebrew points need 3; zalgo uses 50)."""
@@ -371,79 +359,3 @@ class BannedWords:
                 if m is not None and len(m.group()) >= 2:
                     return entry.word
         return None
-
-
-# --------------------------------------------------------------------------- links
-
-_TLD_ALT = "|".join(sorted(TLDS, key=lambda t: (-len(t), t)))
-_STRONG_ALT = "|".join(sorted(STRONG_TLDS, key=lambda t: (-len(t), t)))
-_SMALL_WORDS = (
-    "the",
-    "a",
-    "an",
-    "of",
-    "in",
-    "on",
-    "at",
-    "to",
-    "and",
-    "or",
-    "my",
-    "your",
-    "our",
-    "this",
-    "that",
-    "for",
-    "from",
-    "with",
-    "by",
-    "its",
-    "what",
-    "is",
-    "was",
-    "about",
-)
-
-_LINK_RES = (
-    # scheme://anything
-    re.compile(r"(?<![\w.+-])[a-z][a-z0-9+.-]{1,15}://[^\s]+"),
-    # www.anything
-    re.compile(r"(?<![\w.-])www\.[^\s.][^\s]*"),
-    # bare domain with a known TLD, optional path
-    re.compile(
-        r"(?<![\w.-])(?:[^\W_][\w-]{0,62}\.)+(?:" + _TLD_ALT + r")(?![\w-])(?:[/:?#][^\s]*)?"
-    ),
-    # bracketed dot: example[.]com, example (dot) com, example{.}net
-    re.compile(
-        r"(?<![\w-])[^\W_][\w-]{0,62}\s*[\[({<]\s*(?:\.|dot)\s*[\])}>]\s*(?:"
-        + _TLD_ALT
-        + r")(?![\w-])(?:[/:?#][^\s]*)?"
-    ),
-    # spaced dot before a well-known TLD: example . com, example .com, example. com
-    re.compile(r"(?<![\w-])[^\W_][\w-]{0,62}(?:\s+\.\s*|\.\s+)(?:" + _STRONG_ALT + r")(?![\w-])"),
-    # spelled-out dot before a well-known TLD: example dot com (not "the dot com bubble")
-    re.compile(
-        r"(?<![\w-])(?!(?:"
-        + "|".join(_SMALL_WORDS)
-        + r")\s)[^\W_][\w-]{1,62}\s+dot\s+(?:"
-        + _STRONG_ALT
-        + r")(?![\w-])"
-    ),
-)
-_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\u2024": "."})
-
-
-def find_link(text: str, max_scan: int = DEFAULT_MAX_SCAN) -> str | None:
-    """The first link-like part of ``text`` (normalized), or None. See the module doc."""
-    folded = unicodedata.normalize("NFKC", text[:max_scan]).translate(_DOTS)
-    folded = "".join(
-        ch
-        for ch in folded
-        if ch not in INVISIBLE and unicodedata.category(ch) not in ("Cf", "Cs", "Co", "Cn")
-    ).casefold()
-    best: re.Match[str] | None = None
-    for pattern in _LINK_RES:
-        m = pattern.search(folded)
-        if m is not None and (best is None or m.start() < best.start()):
-            best = m
-    return best.group() if best is not None else None
