@@ -87,14 +87,6 @@ class Verdict:
 _MIN_PRUNE_AT = 1024
 
 
-def _replies_of(commands: CommandSettings) -> Replies:
-    """English replies with the commands' own templates (a reader made without the
-    whole config, as tests and tools do)."""
-    keys = ("ack", "queued", "picked", "reject")
-    overrides = {k: t for k in keys if (t := getattr(commands, f"{k}_template")) is not None}
-    return Replies("en", overrides)
-
-
 class ChatReader:
     """Parses ``!ask`` and moderator commands, filters, rate-limits, feeds the pool."""
 
@@ -113,8 +105,9 @@ class ChatReader:
         replies: Replies | None = None,
     ) -> None:
         self._commands = commands
-        # The chat replies (channel.language, channel.replies, commands.*_template).
-        self._replies = replies if replies is not None else _replies_of(commands)
+        # The chat replies (channel.language, channel.replies, commands.*_template);
+        # without them (tests, tools): English with the commands' own templates.
+        self._replies = replies or Replies("en", commands.reply_templates())
         self._redemption_role = redemption_role  # the priority of channel points questions
         self._blocked = blocked  # the local block list (moderation.blocked_users_file)
         self._filters = filters

@@ -81,6 +81,11 @@ class CommandSettings(_Model):
     # Reasons that get a reply (others are only logged).
     reply_on: list[ReplyReason] = Field(default_factory=lambda: list(DEFAULT_REPLY_ON))
 
+    def reply_templates(self) -> dict[str, str]:
+        """The replies set here, by their key in channel.replies (ack, queued...)."""
+        keys = ("ack", "queued", "picked", "reject")
+        return {k: t for k in keys if (t := getattr(self, f"{k}_template")) is not None}
+
     @field_validator("ask", "skip", "clear", "pause", "resume", "block", "unblock")
     @classmethod
     def _word(cls, v: str) -> str:

@@ -23,9 +23,6 @@ from streamer.config.moderation import ModerationSettings
 from streamer.lang import defaults
 from streamer.lang.replies import Replies, check_template
 
-# commands.<key>_template <-> channel.replies.<key>
-_COMMAND_REPLIES = ("ack", "queued", "picked", "reject")
-
 
 class Settings(_Model):
     # Folder for the question database, logs and tokens. Relative to the config file.
@@ -64,10 +61,7 @@ class Settings(_Model):
     @model_validator(mode="after")
     def _language_defaults(self) -> Settings:
         """Settings the operator left unset take the channel language's defaults."""
-        for key in _COMMAND_REPLIES:
-            template = getattr(self.commands, f"{key}_template")
-            if template is None:
-                continue
+        for key, template in self.commands.reply_templates().items():
             if key in self.channel.replies:
                 raise ValueError(
                     f"commands.{key}_template and channel.replies.{key} are the same "
@@ -104,11 +98,7 @@ class Settings(_Model):
     @property
     def replies(self) -> Replies:
         """The chat replies: the channel language's, the operator's in their place."""
-        overrides = dict(self.channel.replies)
-        for key in _COMMAND_REPLIES:
-            template = getattr(self.commands, f"{key}_template")
-            if template is not None:
-                overrides[key] = template
+        overrides = {**self.channel.replies, **self.commands.reply_templates()}
         return Replies(self.channel.language, overrides)
 
     @property
