@@ -8,10 +8,7 @@ neuter counts as ``m``: "ein Kilogramm").
 
 from __future__ import annotations
 
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
+from streamer.speech_numbers import _words
 
 MONTHS = {
     "fr": _words(
@@ -92,57 +89,57 @@ HOUR: dict[str, Noun] = {
     "es": ("", "", "f"),
 }
 
-# unit -> language -> (singular, plural, gender). Case-sensitive, as written after a number.
+# unit -> "singular|plural|gender" in fr, de, es. Case-sensitive, as written after a number.
 _UNIT_ROWS = {
-    "km": ("kilomètre kilomètres m", "Kilometer Kilometer m", "kilómetro kilómetros m"),
-    "m": ("mètre mètres m", "Meter Meter m", "metro metros m"),
-    "cm": ("centimètre centimètres m", "Zentimeter Zentimeter m", "centímetro centímetros m"),
-    "mm": ("millimètre millimètres m", "Millimeter Millimeter m", "milímetro milímetros m"),
-    "kg": ("kilo kilos m", "Kilo Kilo m", "kilo kilos m"),
-    "g": ("gramme grammes m", "Gramm Gramm m", "gramo gramos m"),
-    "mg": ("milligramme milligrammes m", "Milligramm Milligramm m", "miligramo miligramos m"),
-    "l": ("litre litres m", "Liter Liter m", "litro litros m"),
-    "L": ("litre litres m", "Liter Liter m", "litro litros m"),
-    "ml": ("millilitre millilitres m", "Milliliter Milliliter m", "mililitro mililitros m"),
+    "km": ("kilomètre|kilomètres|m", "Kilometer|Kilometer|m", "kilómetro|kilómetros|m"),
+    "m": ("mètre|mètres|m", "Meter|Meter|m", "metro|metros|m"),
+    "cm": ("centimètre|centimètres|m", "Zentimeter|Zentimeter|m", "centímetro|centímetros|m"),
+    "mm": ("millimètre|millimètres|m", "Millimeter|Millimeter|m", "milímetro|milímetros|m"),
+    "kg": ("kilo|kilos|m", "Kilo|Kilo|m", "kilo|kilos|m"),
+    "g": ("gramme|grammes|m", "Gramm|Gramm|m", "gramo|gramos|m"),
+    "mg": ("milligramme|milligrammes|m", "Milligramm|Milligramm|m", "miligramo|miligramos|m"),
+    "l": ("litre|litres|m", "Liter|Liter|m", "litro|litros|m"),
+    "L": ("litre|litres|m", "Liter|Liter|m", "litro|litros|m"),
+    "ml": ("millilitre|millilitres|m", "Milliliter|Milliliter|m", "mililitro|mililitros|m"),
     "°C": (
-        "degré_Celsius degrés_Celsius m",
-        "Grad_Celsius Grad_Celsius m",
-        "grado_Celsius grados_Celsius m",
+        "degré Celsius|degrés Celsius|m",
+        "Grad Celsius|Grad Celsius|m",
+        "grado Celsius|grados Celsius|m",
     ),
     "°F": (
-        "degré_Fahrenheit degrés_Fahrenheit m",
-        "Grad_Fahrenheit Grad_Fahrenheit m",
-        "grado_Fahrenheit grados_Fahrenheit m",
+        "degré Fahrenheit|degrés Fahrenheit|m",
+        "Grad Fahrenheit|Grad Fahrenheit|m",
+        "grado Fahrenheit|grados Fahrenheit|m",
     ),
-    "°": ("degré degrés m", "Grad Grad m", "grado grados m"),
+    "°": ("degré|degrés|m", "Grad|Grad|m", "grado|grados|m"),
     "km/h": (
-        "kilomètre_par_heure kilomètres_par_heure m",
-        "Stundenkilometer Stundenkilometer m",
-        "kilómetro_por_hora kilómetros_por_hora m",
+        "kilomètre par heure|kilomètres par heure|m",
+        "Stundenkilometer|Stundenkilometer|m",
+        "kilómetro por hora|kilómetros por hora|m",
     ),
-    "Go": ("giga-octet giga-octets m", "Gigabyte Gigabyte m", "gigabyte gigabytes m"),
-    "GB": ("giga-octet giga-octets m", "Gigabyte Gigabyte m", "gigabyte gigabytes m"),
-    "Mo": ("méga-octet méga-octets m", "Megabyte Megabyte m", "megabyte megabytes m"),
-    "MB": ("méga-octet méga-octets m", "Megabyte Megabyte m", "megabyte megabytes m"),
-    "To": ("téra-octet téra-octets m", "Terabyte Terabyte m", "terabyte terabytes m"),
-    "TB": ("téra-octet téra-octets m", "Terabyte Terabyte m", "terabyte terabytes m"),
-    "min": ("minute minutes f", "Minute Minuten f", "minuto minutos m"),
-    "s": ("seconde secondes f", "Sekunde Sekunden f", "segundo segundos m"),
+    "Go": ("giga-octet|giga-octets|m", "Gigabyte|Gigabyte|m", "gigabyte|gigabytes|m"),
+    "GB": ("giga-octet|giga-octets|m", "Gigabyte|Gigabyte|m", "gigabyte|gigabytes|m"),
+    "Mo": ("méga-octet|méga-octets|m", "Megabyte|Megabyte|m", "megabyte|megabytes|m"),
+    "MB": ("méga-octet|méga-octets|m", "Megabyte|Megabyte|m", "megabyte|megabytes|m"),
+    "To": ("téra-octet|téra-octets|m", "Terabyte|Terabyte|m", "terabyte|terabytes|m"),
+    "TB": ("téra-octet|téra-octets|m", "Terabyte|Terabyte|m", "terabyte|terabytes|m"),
+    "min": ("minute|minutes|f", "Minute|Minuten|f", "minuto|minutos|m"),
+    "s": ("seconde|secondes|f", "Sekunde|Sekunden|f", "segundo|segundos|m"),
     "ms": (
-        "milliseconde millisecondes f",
-        "Millisekunde Millisekunden f",
-        "milisegundo milisegundos m",
+        "milliseconde|millisecondes|f",
+        "Millisekunde|Millisekunden|f",
+        "milisegundo|milisegundos|m",
     ),
     "fps": (
-        "image_par_seconde images_par_seconde f",
-        "Bild_pro_Sekunde Bilder_pro_Sekunde m",
-        "fotograma_por_segundo fotogramas_por_segundo m",
+        "image par seconde|images par seconde|f",
+        "Bild pro Sekunde|Bilder pro Sekunde|m",
+        "fotograma por segundo|fotogramas por segundo|m",
     ),
-    "Hz": ("hertz hertz m", "Hertz Hertz m", "hercio hercios m"),
-    "GHz": ("gigahertz gigahertz m", "Gigahertz Gigahertz m", "gigahercio gigahercios m"),
-    "px": ("pixel pixels m", "Pixel Pixel m", "píxel píxeles m"),
-    "W": ("watt watts m", "Watt Watt m", "vatio vatios m"),
-    "kW": ("kilowatt kilowatts m", "Kilowatt Kilowatt m", "kilovatio kilovatios m"),
+    "Hz": ("hertz|hertz|m", "Hertz|Hertz|m", "hercio|hercios|m"),
+    "GHz": ("gigahertz|gigahertz|m", "Gigahertz|Gigahertz|m", "gigahercio|gigahercios|m"),
+    "px": ("pixel|pixels|m", "Pixel|Pixel|m", "píxel|píxeles|m"),
+    "W": ("watt|watts|m", "Watt|Watt|m", "vatio|vatios|m"),
+    "kW": ("kilowatt|kilowatts|m", "Kilowatt|Kilowatt|m", "kilovatio|kilovatios|m"),
 }
 
 
@@ -150,8 +147,8 @@ def _units() -> dict[str, dict[str, Noun]]:
     table: dict[str, dict[str, Noun]] = {"fr": {}, "de": {}, "es": {}}
     for unit, rows in _UNIT_ROWS.items():
         for language, row in zip(("fr", "de", "es"), rows, strict=True):
-            one, many, gender = row.replace("_", "\0").split()
-            table[language][unit] = (one.replace("\0", " "), many.replace("\0", " "), gender)
+            one, many, gender = row.split("|")
+            table[language][unit] = (one, many, gender)
     return table
 
 

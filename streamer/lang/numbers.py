@@ -106,6 +106,28 @@ class SpokenNumbers:
         self._times = re.compile(rf"([0-9]){_SPACE}?[x×*]{_SPACE}?(?=[0-9])|([0-9])x(?!\w)")
         self._one_before = re.compile(rf"(?<![\w.,-])1{_SPACE}+(?=([^\W\d_]+))")
         self._about = re.compile(rf"~{_SPACE}?(?=[0-9])")
+        # The rules in order (see the module doc), each a pattern and its words.
+        self._rules: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+            (self._about, lambda m: f" {W.ABOUT[self.language]} "),
+            (self._money_after, lambda m: self._money(m[2], m[1])),
+            (self._money_before, lambda m: self._money(m[1], m[2])),
+            (self._iso_date, lambda m: self._date_words(m, int(m[3]), int(m[2]), m[1])),
+            (self._date, lambda m: self._date_words(m, int(m[1]), int(m[3]), m[4])),
+            (self._clock, self._time),
+            (self._german_day, self._german_ordinal_day),
+            (self._ordinal, lambda m: f" {self._ordinal_words(m)} "),
+            (self._number_sign, lambda m: f" {W.NUMBER_SIGN[self.language]} "),
+            (
+                self._percent,
+                lambda m: f" {self.number(m[1], plain_year=True)} {W.PERCENT[self.language]} ",
+            ),
+            (self._unit, lambda m: f" {self.counted_number(m[1], W.UNITS[self.language][m[2]])} "),
+            (self._times, lambda m: f"{m[1] or m[2]} {W.TIMES[self.language]} "),
+            (self._range, lambda m: f" {self.number(m[1])} {W.RANGE_TO[self.language]} "),
+            (self._negative, lambda m: f" {W.MINUS[self.language]} {self.number(m[1])} "),
+            (self._one_before, self._one),
+            (self._number, lambda m: f" {self.number(m[1])} "),
+        ]
 
     # ---------------------------------------------------------------- words
 
@@ -167,28 +189,7 @@ class SpokenNumbers:
     def __call__(self, text: str) -> str:
         if not any(c.isdigit() for c in text):
             return text
-        rules: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
-            (self._about, lambda m: f" {W.ABOUT[self.language]} "),
-            (self._money_after, lambda m: self._money(m[2], m[1])),
-            (self._money_before, lambda m: self._money(m[1], m[2])),
-            (self._iso_date, lambda m: self._date_words(m, int(m[3]), int(m[2]), m[1])),
-            (self._date, lambda m: self._date_words(m, int(m[1]), int(m[3]), m[4])),
-            (self._clock, self._time),
-            (self._german_day, self._german_ordinal_day),
-            (self._ordinal, lambda m: f" {self._ordinal_words(m)} "),
-            (self._number_sign, lambda m: f" {W.NUMBER_SIGN[self.language]} "),
-            (
-                self._percent,
-                lambda m: f" {self.number(m[1], plain_year=True)} {W.PERCENT[self.language]} ",
-            ),
-            (self._unit, lambda m: f" {self.counted_number(m[1], W.UNITS[self.language][m[2]])} "),
-            (self._times, lambda m: f"{m[1] or m[2]} {W.TIMES[self.language]} "),
-            (self._range, lambda m: f" {self.number(m[1])} {W.RANGE_TO[self.language]} "),
-            (self._negative, lambda m: f" {W.MINUS[self.language]} {self.number(m[1])} "),
-            (self._one_before, self._one),
-            (self._number, lambda m: f" {self.number(m[1])} "),
-        ]
-        for pattern, words in rules:
+        for pattern, words in self._rules:
             text = pattern.sub(words, text)
         return self._digits.sub(lambda m: f" {self.number(m[0])} ", text)
 
