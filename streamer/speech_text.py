@@ -311,14 +311,11 @@ class SpeechText:
         return " " + self._pronunciations.get(self._norm_key(m[0]), m[0]) + " "
 
     def _url(self, m: re.Match[str]) -> str:
-        if self._lang is not None:
-            rest = m[0].split("://", 1)[-1]
-            host = re.split(r"[/?#]", rest, maxsplit=1)[0]
-            return self._lang.url(host, self._read_domains)
-        if not self._read_domains:
-            return " a link "
         rest = m[0].split("://", 1)[-1]
-        words = _host_words(re.split(r"[/?#]", rest, maxsplit=1)[0])
+        host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+        if self._lang is not None:
+            return self._lang.url(host, self._read_domains)
+        words = _host_words(host) if self._read_domains else None
         return f" a link to {words} " if words else " a link "
 
     def _remove_emotes(self, text: str, tokens: set[str]) -> str:
